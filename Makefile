@@ -1,0 +1,54 @@
+# Every target sets itself up: a .venv from the requirements files, node_modules from package-lock.json.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help demo test synth lint bench image-check clean
+
+help:
+	@echo "make demo         run the whole loop locally against an embedded AWS (moto)"
+	@echo "make test         synth + cfn-lint + the test suite"
+	@echo "make synth        cdk synth into cdk.out/ with cdk-nag AwsSolutions"
+	@echo "make lint         hadolint, ruff, cfn-lint"
+	@echo "make bench        serving and drift benchmarks"
+	@echo "make image-check  resolve and size the image's dependencies for linux x86_64 / cp312"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambda/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The repository root and lambda/ on the path, as /var/task is in the image.
+	echo -e "$(CURDIR)\n$(CURDIR)/lambda" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/serverless-mlops.pth
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) demo/run.py
+
+synth: $(VENV)/.installed node_modules/.installed
+	$(CDK) synth --quiet
+
+test: synth
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+	$(PY) -m pytest -q
+
+lint: synth
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
+
+image-check: $(VENV)/.installed
+	$(PY) bench/image_size.py
+
+clean:
+	rm -rf cdk.out .build .demo .bench .pytest_cache

@@ -1,0 +1,143 @@
+"""Reading labelled CSV data into typed columns and the model's input matrix (no pandas)."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.schema import MISSING_CATEGORY, Feature, FeatureSchema, FeatureType
+
+# Spellings of "no value" accepted in CSV input.
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+
+
+class DataError(ValueError):
+    """The data cannot be used; the message names the column and the problem."""
+
+
+@dataclass
+class Table:
+    """A CSV as raw strings, column by column, in header order (duplicate names kept)."""
+
+    header: list[str]
+    columns: list[list[str]]
+    sha256: str
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def column(self, name: str) -> list[str]:
+        return self.columns[self.header.index(name)]
+
+
+def is_missing(value: str) -> bool:
+    return value.strip().lower() in MISSING_TOKENS
+
+
+def read_csv(path: str | os.PathLike) -> Table:
+    """Read a CSV file; raises DataError for an empty file or ragged rows."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    raw = path.read_bytes()
+    text = raw.decode("utf-8-sig", errors="strict") if raw else ""
+    rows = list(csv.reader(text.splitlines()))
+    rows = [r for r in rows if r]  # blank lines carry nothing
+    if not rows:
+        raise DataError(f"{path.name}: the file is empty (no header row)")
+    header = [h.strip() for h in rows[0]]
+    body = rows[1:]
+    for lineno, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path.name}: line {lineno} has {len(row)} fields, the header has {len(header)}")
+    columns = [list(col) for col in zip(*body)] if body else [[] for _ in header]
+    return Table(header=header, columns=columns, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def parse_float(value: str) -> float:
+    """A CSV cell as float: NaN when missing, ValueError when not a number."""
+    if is_missing(value):
+        return math.nan
+    number = float(value)
+    if math.isinf(number):
+        raise ValueError(f"infinite value {value!r}")
+    return number
+
+
+def numeric_column(values: list[str]) -> tuple[np.ndarray, list[int]]:
+    """Parse a column as floats; returns the array and the row indices that did not parse."""
+    out = np.empty(len(values), dtype=np.float64)
+    bad: list[int] = []
+    for i, v in enumerate(values):
+        try:
+            out[i] = parse_float(v)
+        except ValueError:
+            out[i] = math.nan
+            bad.append(i)
+    return out, bad
+
+
+def looks_numeric(values: list[str]) -> bool:
+    present = [v for v in values if not is_missing(v)]
+    if not present:
+        return True  # an all-missing column is reported by validation, not typed here
+    _, bad = numeric_column(present)
+    return not bad
+
+
+def categorical_column(values: list[str]) -> np.ndarray:
+    return np.array([MISSING_CATEGORY if is_missing(v) else v.strip() for v in values], dtype=object)
+
+
+def typed_columns(table: Table, schema: FeatureSchema) -> dict[str, np.ndarray]:
+    """Each feature as float64 (NaN = missing) or object array of str (MISSING_CATEGORY = missing)."""
+    out: dict[str, np.ndarray] = {}
+    for f in schema.features:
+        values = table.column(f.name)
+        if f.type is FeatureType.NUMERIC:
+            arr, bad = numeric_column(values)
+            if bad:
+                raise DataError(
+                    f"column {f.name!r}: {len(bad)} value(s) are not numbers, e.g. {values[bad[0]]!r} on line {bad[0] + 2}"
+                )
+            out[f.name] = arr
+        else:
+            out[f.name] = categorical_column(values)
+    return out
+
+
+def infer_schema(table: Table, target: str, categorical: set[str] | frozenset[str] = frozenset()) -> FeatureSchema:
+    """Feature types (numeric unless named categorical or not parseable), categories and ranges."""
+    features = []
+    for name, values in zip(table.header, table.columns):
+        if name == target:
+            continue
+        n = max(len(values), 1)
+        missing_rate = sum(is_missing(v) for v in values) / n
+        if name not in categorical and looks_numeric(values):
+            arr, _ = numeric_column(values)
+            finite = arr[~np.isnan(arr)]
+            features.append(Feature(
+                name=name, type=FeatureType.NUMERIC, missing_rate=missing_rate,
+                min=float(finite.min()) if finite.size else None,
+                max=float(finite.max()) if finite.size else None,
+                integer=bool(finite.size and np.all(finite == np.round(finite))),
+            ))
+        else:
+            cats = sorted({v.strip() for v in values if not is_missing(v)})
+            features.append(Feature(name=name, type=FeatureType.CATEGORICAL, categories=cats, missing_rate=missing_rate))
+    return FeatureSchema(target=target, features=features)
+
+
+def feature_matrix(schema: FeatureSchema, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The 2-D model input in schema order: float64 when all features are numeric, else object."""
+    arrays = [columns[name] for name in schema.names]
+    if not schema.categorical:
+        return np.column_stack(arrays).astype(np.float64, copy=False)
+    return np.column_stack([a.astype(object) for a in arrays])

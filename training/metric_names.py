@@ -1,0 +1,29 @@
+"""CloudWatch metric names and dimensions: one list, used by serving, drift and the CDK stacks."""
+
+NAMESPACE = "ServerlessMLOps"
+
+# Dimensions
+DIM_MODEL_NAME = "ModelName"
+DIM_MODEL_VERSION = "ModelVersion"
+DIM_FEATURE = "Feature"
+DIM_CLASS = "Class"
+DIM_ERROR_KIND = "ErrorKind"
+
+# Serving
+PREDICTION_LATENCY_MS = "PredictionLatency"
+PREDICTIONS = "Predictions"
+PREDICTIONS_BY_CLASS = "PredictionsByClass"
+PREDICTION_ERRORS = "PredictionErrors"
+MODEL_LOAD_FAILURES = "ModelLoadFailures"
+CAPTURE_DROPPED = "CaptureRecordsDropped"
+CAPTURE_SENT = "CaptureRecordsSent"
+
+# Drift
+DRIFT_DATASET = "DatasetDrift"
+DRIFT_SHARE = "DriftedFeatureShare"
+DRIFT_FEATURE_PSI = "FeaturePSI"
+DRIFT_FEATURE_FLAG = "FeatureDrift"
+DRIFT_ROWS_CHECKED = "RowsChecked"
+DRIFT_ROWS_REJECTED = "RowsRejected"
+DRIFT_QUALITY_ISSUES = "DataQualityIssues"
+DRIFT_INSUFFICIENT_DATA = "InsufficientData"
