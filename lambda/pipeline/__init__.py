@@ -1,0 +1,1 @@
+"""Step Functions step handlers of the training pipeline (validate, evaluate, register)."""

@@ -1,0 +1,272 @@
+"""Step Functions step handlers of the training pipeline: validate, evaluate, register.
+
+Each handler reads its S3 inputs, calls the training modules (no logic of its own beyond the
+plumbing) and returns the JSON the next state needs. Bad data raises DataValidationError, which
+the state machine catches by name.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, field_validator
+
+from training import registry
+from training.artifact import Artifact, ArtifactError, sha256_file, unpack
+from training.dataset import Table
+from training.evaluate import DEFAULT_FLOOR, DEFAULT_TOLERANCE, evaluate
+from training.schema import Task
+from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, split_indices
+from training.validate import (
+    DEFAULT_MAX_MISSING,
+    DEFAULT_MIN_ROWS,
+    DataValidationError,
+    load_and_validate,
+    target_values,
+)
+
+__all__ = ["DataValidationError", "evaluate_handler", "register_handler", "validate_handler"]
+
+logger = Logger()
+tracer = Tracer()
+s3 = boto3.client("s3")
+sagemaker = boto3.client("sagemaker")
+
+SPLIT_FILE = "data.csv"
+
+
+class CandidateNotPassed(Exception):
+    """register was called for a candidate the evaluation rejected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The functions' configuration, read per invocation from the environment."""
+
+    data_bucket: str
+    reports_bucket: str
+    tolerance: float
+    floor: float
+    auto_approve: bool
+    min_rows: int
+    max_missing: float
+    image_uri: str | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        return cls(
+            data_bucket=env("DATA_BUCKET", ""), reports_bucket=env("REPORTS_BUCKET", ""),
+            tolerance=float(env("EVAL_TOLERANCE") or DEFAULT_TOLERANCE), floor=float(env("EVAL_FLOOR") or DEFAULT_FLOOR),
+            auto_approve=env("AUTO_APPROVE", "").strip().lower() in ("1", "true", "yes"),
+            min_rows=int(env("MIN_ROWS") or DEFAULT_MIN_ROWS), max_missing=float(env("MAX_MISSING_RATE") or DEFAULT_MAX_MISSING),
+            image_uri=env("IMAGE_URI") or None,
+        )
+
+    def bucket(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise RuntimeError(f"environment variable {name.upper()} is not set")
+        return value
+
+
+class ModelRun(BaseModel):
+    model_name: str
+    run_id: str
+
+    @field_validator("model_name")
+    @classmethod
+    def _group_name(cls, value: str) -> str:
+        return registry.check_model_name(value)
+
+
+class ValidateEvent(ModelRun):
+    data_uri: str
+    target: str
+    task: Task | None = None
+    categorical: list[str] | str = []
+    test_size: float = DEFAULT_TEST_SIZE
+    seed: int = DEFAULT_SEED
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _empty_task(cls, value: Any) -> Any:
+        return value or None  # the state machine passes "" for "infer it"
+
+    @property
+    def categorical_names(self) -> list[str]:
+        names = self.categorical.split(",") if isinstance(self.categorical, str) else self.categorical
+        return sorted({n.strip() for n in names if n.strip()})
+
+
+class EvaluateEvent(ModelRun):
+    candidate_model_uri: str
+    test_uri: str
+
+
+class RegisterEvent(ModelRun):
+    candidate_model_uri: str
+    evaluation: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------ S3
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an s3:// URI."""
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+def download(uri: str, dest: Path) -> Path:
+    bucket, key = split_uri(uri)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(bucket, key, str(dest))
+    return dest
+
+
+def download_csv(uri: str, dest_dir: Path) -> Path:
+    """A CSV object, or the single CSV under a prefix ending in '/' (a SageMaker channel)."""
+    bucket, key = split_uri(uri)
+    if key.endswith("/"):
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
+        csvs = [o["Key"] for o in listed if o["Key"].endswith(".csv")]
+        if len(csvs) != 1:
+            raise ValueError(f"{uri}: expected one .csv object under the prefix, found {len(csvs)}")
+        key = csvs[0]
+    return download(f"s3://{bucket}/{key}", dest_dir / Path(key).name)
+
+
+def put_json(bucket: str, key: str, body: str) -> str:
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    return f"s3://{bucket}/{key}"
+
+
+def _csv_bytes(table: Table, rows: np.ndarray) -> bytes:
+    """The header and the given rows, values exactly as read."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.header)
+    writer.writerows([col[i] for col in table.columns] for i in rows)
+    return out.getvalue().encode()
+
+
+# ------------------------------------------------------------------------------------ handlers
+
+
+def step(handler):
+    """Powertools for a step handler: structured logs with the event and the Lambda context, X-Ray tracing."""
+    return logger.inject_lambda_context(log_event=True)(tracer.capture_lambda_handler(handler))
+
+
+@step
+def validate_handler(event: dict, context: LambdaContext) -> dict:
+    """Validate the data, write the report and a seeded train/test split; raise DataValidationError on bad data."""
+    request = ValidateEvent.model_validate(event)
+    settings = Settings.from_env()
+    with tempfile.TemporaryDirectory(prefix="validate-") as work:
+        path = download_csv(request.data_uri, Path(work))
+        table, report = load_and_validate(
+            path, request.target, task=request.task, categorical=set(request.categorical_names),
+            min_rows=settings.min_rows, max_missing=settings.max_missing,
+        )
+    report_uri = put_json(settings.bucket("reports_bucket"), f"validation/{request.model_name}/{request.run_id}.json", report.to_json())
+    if not report.passed:
+        logger.warning("data validation failed", extra={"errors": report.errors, "report_uri": report_uri})
+        raise DataValidationError(report)
+    train_rows, test_rows = split_indices(np.array(target_values(table, request.target), dtype=object), report.task,
+                                          request.test_size, request.seed)
+    prefix = f"splits/{request.model_name}/{request.run_id}"
+    data_bucket = settings.bucket("data_bucket")
+    uris = {}
+    for part, rows in (("train", train_rows), ("test", test_rows)):
+        s3.put_object(Bucket=data_bucket, Key=f"{prefix}/{part}/{SPLIT_FILE}", Body=_csv_bytes(table, rows), ContentType="text/csv")
+        uris[f"{part}_uri"] = f"s3://{data_bucket}/{prefix}/{part}/"  # a prefix: the training job's channel
+    logger.info("data valid", extra={"rows": table.n_rows, "task": report.task, "train": len(train_rows), "test": len(test_rows)})
+    return {
+        **uris, "report_uri": report_uri, "rows": table.n_rows, "task": report.task,
+        # The training job's hyperparameters, all strings as SageMaker wants them.
+        "hyperparameters": {
+            "target": request.target, "model-name": request.model_name, "task": report.task,
+            "categorical": ",".join(request.categorical_names), "run-id": request.run_id,
+        },
+    }
+
+
+def _production(model_name: str, work: Path) -> tuple[Artifact | None, registry.ModelVersion | None, str | None]:
+    """(artifact, registry entry, load error) of the latest approved version; Nones when there is none."""
+    entry = registry.latest_approved(sagemaker, model_name)
+    if entry is None:
+        return None, None, None
+    try:
+        tarball = download(entry.model_data_url, work / "production.tar.gz")
+        return unpack(tarball, work / "production", expected_sha256=entry.sha256 or None), entry, None
+    except (ArtifactError, ValueError, ClientError) as exc:  # e.g. its tarball was deleted or modified
+        logger.warning("production model unusable", extra={"version": entry.version, "error": str(exc)})
+        return None, entry, f"version {entry.version}: {exc}"
+
+
+@step
+def evaluate_handler(event: dict, context: LambdaContext) -> dict:
+    """Score the candidate and the production model on the held-out split; write and return the decision."""
+    request = EvaluateEvent.model_validate(event)
+    settings = Settings.from_env()
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+        work = Path(tmp)
+        tarball = download(request.candidate_model_uri, work / "candidate.tar.gz")
+        candidate = unpack(tarball, work / "candidate")
+        test_csv = download_csv(request.test_uri, work)
+        production, entry, error = _production(request.model_name, work)
+        decision = evaluate(candidate, test_csv, production, tolerance=settings.tolerance, floor=settings.floor,
+                            production_error=error)
+        candidate_sha256 = sha256_file(tarball)
+    body = decision.model_dump() | {
+        "model_name": request.model_name, "run_id": request.run_id, "candidate_model_uri": request.candidate_model_uri,
+        "candidate_sha256": candidate_sha256, "production_package": entry.model_dump() if entry else None,
+    }
+    decision_uri = put_json(settings.bucket("reports_bucket"), f"evaluation/{request.model_name}/{request.run_id}.json",
+                            json.dumps(body, indent=2))
+    logger.info("evaluation", extra={"passed": decision.passed, "reason": decision.reason})
+    return {
+        "passed": decision.passed, "decision_uri": decision_uri, "candidate": decision.candidate,
+        "production": decision.production, "reason": decision.reason, "primary_metric": decision.primary_metric,
+        "candidate_sha256": candidate_sha256, "candidate_model_version": decision.candidate_version,
+        "production_model_package_version": entry.version if entry else None,
+    }
+
+
+@step
+def register_handler(event: dict, context: LambdaContext) -> dict:
+    """Register the evaluated candidate as a new model package version (approved when AUTO_APPROVE=true)."""
+    request = RegisterEvent.model_validate(event)
+    settings = Settings.from_env()
+    evaluation = request.evaluation
+    if not evaluation.get("passed"):
+        raise CandidateNotPassed(f"the evaluation rejected run {request.run_id}: {evaluation.get('reason', 'no reason given')}")
+    with tempfile.TemporaryDirectory(prefix="register-") as tmp:
+        tarball = download(request.candidate_model_uri, Path(tmp) / "candidate.tar.gz")
+        sha256 = sha256_file(tarball)
+        expected = evaluation.get("candidate_sha256")
+        metadata = unpack(tarball, Path(tmp) / "candidate", expected_sha256=expected).metadata
+    version = registry.register(
+        sagemaker, model_name=request.model_name, model_data_url=request.candidate_model_uri, sha256=sha256,
+        metrics=evaluation.get("candidate") or metadata.metrics, model_version=metadata.model_version,
+        run_id=request.run_id, approve=settings.auto_approve, image_uri=settings.image_uri,
+        metrics_report_uri=evaluation.get("decision_uri"),
+    )
+    logger.info("registered", extra={"arn": version.arn, "version": version.version, "status": version.approval_status})
+    return {"model_package_arn": version.arn, "model_package_version": version.version,
+            "approval_status": version.approval_status}

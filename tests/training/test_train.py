@@ -1,0 +1,131 @@
+"""Training: the three tasks, the artifact it writes, determinism, held-out channels and the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from training_helpers import binary_rows, write_csv
+
+from training import artifact
+from training.dataset import feature_matrix, read_csv, typed_columns
+from training.onnx_export import onnx_feed
+from training.pipeline_model import ModelParams
+from training.stats import BASELINE_FORMAT
+from training.train import TrainConfig, main, train
+from training.validate import DataValidationError
+
+
+def _session(model_dir):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(model_dir / artifact.MODEL_ONNX), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("name, task, primary", [
+    ("binary", "binary", "roc_auc"), ("multiclass", "multiclass", "f1_macro"),
+    ("regression", "regression", "r2"), ("breast_cancer", "binary", "roc_auc"),
+])
+def test_each_task_trains_a_useful_model(trained, name, task, primary):
+    meta = trained[name].metadata
+    assert meta.task == task
+    assert meta.metrics[primary] > 0.8, meta.metrics
+    assert meta.onnx.included, meta.onnx.reason
+    assert meta.rows["train"] > meta.rows["test"] > 0
+
+
+def test_artifact_contract(trained):
+    result = trained["binary"]
+    art = artifact.open_artifact(result.model_dir)  # manifest verified
+    meta = art.metadata
+    assert meta.classes == ["no", "yes"]
+    assert meta.feature_schema.feature("color").categories == ["blue", "green", "red"]
+    assert meta.library_versions["scikit-learn"] and len(meta.training_data_sha256) == 64
+    assert meta.model_version.endswith("-" + meta.training_data_sha256[:8])
+    assert meta.hyperparameters["algorithm"] == "linear" and meta.hyperparameters["seed"] == 42
+    baseline = art.baseline()
+    assert baseline["format"] == BASELINE_FORMAT and baseline["classes"] == ["no", "yes"]
+    assert set(baseline["features"]) == {"a", "b", "color"} and baseline["prediction"] is not None
+    report = json.loads((result.model_dir.parent / "binary-output" / "training-report.json").read_text())
+    assert report["metrics"] == meta.metrics and report["validation"]["passed"] is True
+
+
+def test_numeric_looking_classes_stay_strings(trained, data_dir):
+    meta = trained["multiclass"].metadata
+    assert meta.classes == ["0", "1", "2"]
+    estimator = artifact.open_artifact(trained["multiclass"].model_dir).load_estimator()
+    table = read_csv(data_dir / "multiclass.csv")
+    X = feature_matrix(meta.feature_schema, typed_columns(table, meta.feature_schema))
+    assert set(estimator.predict(X[:20])) <= {"0", "1", "2"}
+
+
+@pytest.mark.parametrize("name", ["binary", "multiclass", "regression"])
+def test_onnx_agrees_with_the_pipeline(trained, data_dir, name):
+    """Independent of the agreement check inside training: rerun it on every row of the data."""
+    result = trained[name]
+    meta = result.metadata
+    table = read_csv(data_dir / f"{name}.csv")
+    X = feature_matrix(meta.feature_schema, typed_columns(table, meta.feature_schema))
+    estimator = artifact.open_artifact(result.model_dir).load_estimator()
+    outputs = _session(result.model_dir).run(None, onnx_feed(meta.feature_schema, X))
+    if meta.task == "regression":
+        np.testing.assert_allclose(outputs[0].ravel(), estimator.predict(X), atol=1e-4, rtol=0)
+    else:
+        assert list(outputs[0]) == list(estimator.predict(X))
+        np.testing.assert_allclose(outputs[1], estimator.predict_proba(X), atol=1e-4, rtol=0)
+
+
+def test_same_data_and_hyperparameters_give_the_same_metrics(data_dir, tmp_path, trained):
+    config = TrainConfig(target="label", model_name="tiny-binary", categorical=["color"], algorithm="random_forest",
+                         params=ModelParams(n_estimators=30))
+    first = train(data_dir / "binary.csv", tmp_path / "one", config).metadata
+    second = train(data_dir / "binary.csv", tmp_path / "two", config).metadata
+    assert first.metrics == second.metrics
+    # the default algorithm, trained in the session fixture with the same config
+    again = train(data_dir / "binary.csv", tmp_path / "three",
+                  TrainConfig(target="label", model_name="tiny-binary", categorical=["color"])).metadata
+    assert again.metrics == trained["binary"].metadata.metrics
+
+
+def test_test_channel_replaces_the_split(tmp_path):
+    header, rows = binary_rows(200, seed=3)
+    train_csv = write_csv(tmp_path / "train" / "part.csv", header, rows[:150])
+    test_csv = write_csv(tmp_path / "test.csv", header, rows[150:])
+    result = train(train_csv.parent, tmp_path / "model", TrainConfig(target="label", categorical=["color"]),
+                   test_path=test_csv)
+    assert result.metadata.rows == {"train": 150, "test": 50}
+
+
+def test_test_channel_missing_a_feature_is_named(tmp_path):
+    header, rows = binary_rows(120)
+    train_csv = write_csv(tmp_path / "train.csv", header, rows)
+    test_csv = write_csv(tmp_path / "test.csv", ["a", "color", "label"], [[r[0], r[2], r[3]] for r in rows[:30]])
+    with pytest.raises(ValueError, match="test channel test.csv has no column 'b'"):
+        train(train_csv, tmp_path / "model", TrainConfig(target="label"), test_path=test_csv)
+
+
+def test_bad_data_fails_before_training(tmp_path):
+    header, rows = binary_rows(120)
+    rows[7][0] = "n/a?"
+    csv = write_csv(tmp_path / "train.csv", header, rows)
+    with pytest.raises(DataValidationError, match=r"column 'a' is numeric but 'n/a\?' on line 9"):
+        train(csv, tmp_path / "model", TrainConfig(target="label"))
+    assert not (tmp_path / "model").exists()
+
+
+def test_cli_trains_from_sm_variables_and_fails_with_exit_code(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("SM_CHANNEL_TRAIN", str(data_dir / "regression.csv"))
+    monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
+    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "output"))
+    assert main(["--target", "price", "--model-name", "prices", "--model-version", "v7", "--test-size", "0.25"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model_version"] == "v7" and summary["task"] == "regression"
+    assert artifact.read_metadata(tmp_path / "model").rows["test"] == 30
+    assert (tmp_path / "output" / "training-report.json").exists()
+    assert main(["--target", "nope"]) == 1
+    assert "target column 'nope' is not in the header" in capsys.readouterr().err
+    assert main(["--target", "price", "--l2", "0"]) == 1
+    assert "l2 must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["--target", "price", "--algorithm", "magic"])
+    assert usage.value.code == 2
