@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help demo test synth lint bench image-check clean
+.PHONY: help demo test synth lint bench image-check lock deploy clean
 
 help:
 	@echo "make demo         run the whole loop locally against an embedded AWS (moto)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint         hadolint, ruff, cfn-lint"
 	@echo "make bench        serving and drift benchmarks"
 	@echo "make image-check  resolve and size the image's dependencies for linux x86_64 / cp312"
+	@echo "make lock         re-pin lambda/requirements-image.lock after changing lambda/requirements.txt"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambda/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +50,9 @@ bench: $(VENV)/.installed
 
 image-check: $(VENV)/.installed
 	$(PY) bench/image_size.py
+
+lock: $(VENV)/.installed
+	$(PY) bench/image_size.py --write-lock
 
 clean:
 	rm -rf cdk.out .build .demo .bench .pytest_cache

@@ -1,0 +1,37 @@
+"""The four stacks wired together: the one place that knows which stack receives what."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Stage, Tags
+
+from stacks.config import Config
+from stacks.monitoring_stack import MonitoringStack
+from stacks.serving_stack import ServingStack
+from stacks.storage_stack import StorageStack
+from stacks.training_stack import TrainingStack
+
+
+@dataclass(frozen=True)
+class AppStacks:
+    storage: StorageStack
+    training: TrainingStack
+    serving: ServingStack
+    monitoring: MonitoringStack
+
+
+def build_stacks(scope: Stage, config: Config) -> AppStacks:
+    """Storage first (stateful, retained), then the stateless stacks that receive its resources."""
+    prefix = config.project_name
+    storage = StorageStack(scope, f"{prefix}-storage", config=config,
+                           description="Buckets, model registry group and the image (retained on delete)")
+    training = TrainingStack(scope, f"{prefix}-training", config=config, storage=storage,
+                             description="Training pipeline: validate, SageMaker training, evaluate, register")
+    serving = ServingStack(scope, f"{prefix}-serving", config=config, storage=storage,
+                           description="Prediction API, inference function, canary deployments, request capture")
+    monitoring = MonitoringStack(scope, f"{prefix}-monitoring", config=config, storage=storage,
+                                 training=training, serving=serving,
+                                 description="Drift check, alarms, dashboard, drift-triggered retraining")
+    Tags.of(scope).add("project", prefix)
+    Tags.of(scope).add("model", config.model_name)
+    return AppStacks(storage, training, serving, monitoring)

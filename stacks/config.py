@@ -1,0 +1,279 @@
+"""Deployment configuration: every setting, read once from the CDK context (cdk.json or -c) and validated."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_logs as logs
+
+TASKS = ("binary", "multiclass", "regression")
+AUTH_MODES = ("api_key", "iam", "none")
+
+# CodeDeploy's predefined Lambda configurations, by the name used in cdk.json.
+DEPLOYMENT_CONFIGS: dict[str, Callable[[], codedeploy.ILambdaDeploymentConfig]] = {
+    "AllAtOnce": lambda: codedeploy.LambdaDeploymentConfig.ALL_AT_ONCE,
+    "LambdaCanary10Percent5Minutes": lambda: codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_5_MINUTES,
+    "LambdaCanary10Percent10Minutes": lambda: codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_10_MINUTES,
+    "LambdaCanary10Percent15Minutes": lambda: codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_15_MINUTES,
+    "LambdaCanary10Percent30Minutes": lambda: codedeploy.LambdaDeploymentConfig.CANARY_10_PERCENT_30_MINUTES,
+    "LambdaLinear10PercentEvery1Minute": lambda: codedeploy.LambdaDeploymentConfig.LINEAR_10_PERCENT_EVERY_1_MINUTE,
+    "LambdaLinear10PercentEvery2Minutes": lambda: codedeploy.LambdaDeploymentConfig.LINEAR_10_PERCENT_EVERY_2_MINUTES,
+    "LambdaLinear10PercentEvery3Minutes": lambda: codedeploy.LambdaDeploymentConfig.LINEAR_10_PERCENT_EVERY_3_MINUTES,
+    "LambdaLinear10PercentEvery10Minutes": lambda: codedeploy.LambdaDeploymentConfig.LINEAR_10_PERCENT_EVERY_10_MINUTES,
+}
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
+}
+
+_PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+# SageMaker model package group names, lower case only: the name is also an S3 prefix and part of ARNs.
+_MODEL_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
+_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/.+")
+
+
+class ConfigError(ValueError):
+    """A context value is malformed or out of range; the message names the key."""
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every deployment setting. Each field is a cdk.json context key of the same name."""
+
+    # Naming
+    project_name: str = _setting("serverless-mlops", "Prefix of stack and resource names; the EventBridge source of retraining requests.")
+    model_name: str = _setting("breast-cancer", "Model name: SageMaker model package group, S3 prefixes, metric dimension. Lower case, digits, hyphens.")
+    # Training
+    target: str = _setting("target", "Target column of the training CSV.")
+    training_data_key: str = _setting("", "Key of the default training CSV in the data bucket; empty means `datasets/<model_name>/train.csv`.")
+    task: str = _setting("", "`binary`, `multiclass` or `regression`; empty lets the validate step infer it.")
+    categorical: tuple[str, ...] = _setting((), "Columns to treat as categorical (JSON list or comma-separated string).")
+    training_instance_type: str = _setting("ml.m5.large", "SageMaker training instance type.")
+    training_max_runtime_minutes: int = _setting(60, "Training job time limit, minutes.")
+    eval_tolerance: float = _setting(0.01, "How much worse than production (primary metric) a candidate may be and still pass.")
+    eval_floor: float = _setting(0.5, "Primary-metric floor every candidate must reach.")
+    auto_approve: bool = _setting(False, "Register passing models as Approved instead of PendingManualApproval.")
+    # Drift
+    drift_schedule: str = _setting("rate(1 hour)", "EventBridge schedule expression of the drift check.")
+    drift_min_rows: int = _setting(500, "Captured rows needed before the drift check judges drift.")
+    retrain_on_drift: bool = _setting(False, "Start the training pipeline when the dataset-drift alarm fires.")
+    # Serving
+    auth_mode: str = _setting("api_key", "`api_key` (usage plan), `iam` (SigV4) or `none` (open API; only when set explicitly).")
+    throttle_rate_limit: float = _setting(50.0, "Steady-state requests per second (stage and usage plan).")
+    throttle_burst_limit: int = _setting(100, "Burst requests (stage and usage plan).")
+    quota_per_day: int = _setting(100_000, "Requests per API key per day (api_key mode).")
+    inference_memory_mb: int = _setting(2048, "Inference function memory, MB (CPU scales with it).")
+    inference_timeout_seconds: int = _setting(29, "Inference function timeout, seconds; at most 29, API Gateway's integration timeout.")
+    reserved_concurrency: int = _setting(0, "Reserved concurrency of the inference function; 0 = unreserved.")
+    provisioned_concurrency: int = _setting(0, "Provisioned concurrency on the `live` alias; 0 = none (cold starts possible).")
+    canary: str = _setting("LambdaCanary10Percent5Minutes", "CodeDeploy configuration that shifts the `live` alias to a new version.")
+    capture_sample_rate: float = _setting(1.0, "Share of predictions captured to Firehose, 0 to 1.")
+    max_batch: int = _setting(1000, "Most rows per POST /predict/batch.")
+    # Alarms and logs
+    alarm_email: str = _setting("", "E-mail subscribed to alarm and pipeline notifications; empty = no subscription.")
+    p99_latency_alarm_ms: int = _setting(1000, "Alarm (and canary rollback) when p99 latency exceeds this, ms.")
+    error_rate_alarm_percent: float = _setting(1.0, "Alarm when the API's 5xx share of requests exceeds this, percent.")
+    log_retention_days: int = _setting(30, "CloudWatch Logs retention of every log group, days (a CloudWatch-allowed value).")
+    capture_retention_days: int = _setting(365, "Captured requests expire after this many days.")
+    noncurrent_version_days: int = _setting(90, "Overwritten or deleted object versions expire after this many days.")
+    # The promoted model (set by the promote CLI with -c; empty = nothing promoted yet)
+    model_package_arn: str = _setting("", "ARN of the promoted (Approved) model package.")
+    model_version: str = _setting("", "Version of the promoted model package.")
+    model_data_url: str = _setting("", "s3:// URL of the promoted model.tar.gz.")
+    model_sha256: str = _setting("", "sha256 of the promoted model.tar.gz (checked before loading).")
+
+    def __post_init__(self) -> None:
+        if not self.training_data_key:
+            object.__setattr__(self, "training_data_key", f"datasets/{self.model_name}/train.csv")
+        for check in _CHECKS:
+            check(self)
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> Config:
+        """Build from a context getter such as `app.node.try_get_context`; absent keys keep their defaults."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = get(f.name)
+            if raw is not None:
+                values[f.name] = _coerce(f.name, raw, hints[f.name])
+        return cls(**values)
+
+    @property
+    def model_promoted(self) -> bool:
+        return bool(self.model_data_url)
+
+    @property
+    def drift_period_minutes(self) -> int:
+        """Minutes between drift checks (cron schedules count as hourly), capped at CloudWatch's one-day period."""
+        rate = _RATE.match(self.drift_schedule)
+        if rate is None:
+            return 60
+        return min(int(rate.group(1)) * _MINUTES[rate.group(2).rstrip("s")], 1440)
+
+
+def _coerce(key: str, raw: Any, kind: Any) -> Any:
+    """Convert a context value (typed JSON from cdk.json, or a string from -c) to the field's type."""
+    try:
+        if kind is bool:
+            return _to_bool(raw)
+        if kind is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw)
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if kind is str:
+            if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+                raise ValueError
+            return str(raw).strip()
+        return _to_names(raw)
+    except (TypeError, ValueError, json.JSONDecodeError):
+        expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+            kind, "a list of column names")
+        raise ConfigError(f"context key {key!r}: expected {expected}, got {raw!r}") from None
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise ValueError
+
+
+def _to_names(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip().startswith("[") else [p for p in raw.split(",") if p.strip()]
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ValueError
+    return tuple(p.strip() for p in raw)
+
+
+def _require(ok: bool, key: str, problem: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"context key {key!r}: {problem} (got {value!r})")
+
+
+def _check_names(c: Config) -> None:
+    _require(bool(_PROJECT_NAME.match(c.project_name)), "project_name",
+             "use 2-32 lower-case letters, digits or hyphens, starting with a letter", c.project_name)
+    _require(bool(_MODEL_NAME.match(c.model_name)), "model_name",
+             "use 1-63 lower-case letters, digits or single hyphens, starting and ending alphanumeric", c.model_name)
+
+
+def _check_training(c: Config) -> None:
+    _require(bool(c.target), "target", "must not be empty", c.target)
+    key = c.training_data_key
+    _require(not key.startswith("/") and not key.endswith("/"), "training_data_key",
+             "must be an object key, without leading or trailing '/'", key)
+    _require(c.task in ("", *TASKS), "task", f"must be empty or one of {', '.join(TASKS)}", c.task)
+    names = c.categorical
+    _require(all(names) and all("," not in n for n in names), "categorical",
+             "column names must be non-empty and contain no comma", list(names))
+    _require(len(set(names)) == len(names), "categorical", "lists a column twice", list(names))
+    _require(c.target not in names, "categorical", f"must not include the target {c.target!r}", list(names))
+    _require(bool(_INSTANCE_TYPE.match(c.training_instance_type)), "training_instance_type",
+             "must be a SageMaker instance type such as ml.m5.large", c.training_instance_type)
+    _require(1 <= c.training_max_runtime_minutes <= 28 * 24 * 60, "training_max_runtime_minutes",
+             "must be between 1 and 40320 (28 days)", c.training_max_runtime_minutes)
+    _require(c.eval_tolerance >= 0, "eval_tolerance", "must be >= 0", c.eval_tolerance)
+
+
+def _check_drift(c: Config) -> None:
+    rate = _RATE.match(c.drift_schedule)
+    # EventBridge wants the singular unit for 1 and the plural otherwise.
+    rate_ok = rate is not None and int(rate.group(1)) >= 1 and (int(rate.group(1)) == 1) != rate.group(2).endswith("s")
+    _require(rate_ok or bool(_CRON.match(c.drift_schedule)), "drift_schedule",
+             "must be an EventBridge expression such as 'rate(1 hour)', 'rate(30 minutes)' or 'cron(0 * * * ? *)'",
+             c.drift_schedule)
+    _require(c.drift_min_rows >= 1, "drift_min_rows", "must be >= 1", c.drift_min_rows)
+
+
+def _check_serving(c: Config) -> None:
+    _require(c.auth_mode in AUTH_MODES, "auth_mode", f"must be one of {', '.join(AUTH_MODES)}", c.auth_mode)
+    _require(c.throttle_rate_limit > 0, "throttle_rate_limit", "must be > 0", c.throttle_rate_limit)
+    _require(c.throttle_burst_limit >= 1, "throttle_burst_limit", "must be >= 1", c.throttle_burst_limit)
+    _require(c.quota_per_day >= 1, "quota_per_day", "must be >= 1", c.quota_per_day)
+    _require(128 <= c.inference_memory_mb <= 10240, "inference_memory_mb", "must be between 128 and 10240",
+             c.inference_memory_mb)
+    _require(1 <= c.inference_timeout_seconds <= 29, "inference_timeout_seconds",
+             "must be between 1 and 29 (API Gateway stops waiting after 29 s)", c.inference_timeout_seconds)
+    _require(c.provisioned_concurrency >= 0, "provisioned_concurrency", "must be >= 0", c.provisioned_concurrency)
+    _require(c.reserved_concurrency >= 0, "reserved_concurrency", "must be >= 0", c.reserved_concurrency)
+    _require(c.reserved_concurrency == 0 or c.reserved_concurrency >= c.provisioned_concurrency,
+             "reserved_concurrency", "must be 0 or at least provisioned_concurrency", c.reserved_concurrency)
+    _require(c.canary in DEPLOYMENT_CONFIGS, "canary", f"must be one of {', '.join(DEPLOYMENT_CONFIGS)}", c.canary)
+    _require(0.0 <= c.capture_sample_rate <= 1.0, "capture_sample_rate", "must be between 0 and 1",
+             c.capture_sample_rate)
+    _require(c.max_batch >= 1, "max_batch", "must be >= 1", c.max_batch)
+
+
+def _check_alarms(c: Config) -> None:
+    _require(not c.alarm_email or bool(_EMAIL.match(c.alarm_email)), "alarm_email",
+             "must be empty or an e-mail address", c.alarm_email)
+    _require(c.p99_latency_alarm_ms > 0, "p99_latency_alarm_ms", "must be > 0", c.p99_latency_alarm_ms)
+    _require(0 < c.error_rate_alarm_percent <= 100, "error_rate_alarm_percent", "must be in (0, 100]",
+             c.error_rate_alarm_percent)
+    _require(c.log_retention_days in LOG_RETENTION, "log_retention_days",
+             f"must be one of {', '.join(map(str, LOG_RETENTION))}", c.log_retention_days)
+    _require(c.capture_retention_days >= 1, "capture_retention_days", "must be >= 1", c.capture_retention_days)
+    _require(c.noncurrent_version_days >= 1, "noncurrent_version_days", "must be >= 1", c.noncurrent_version_days)
+
+
+def _check_model(c: Config) -> None:
+    _require(not c.model_data_url or bool(_S3_URL.match(c.model_data_url)), "model_data_url",
+             "must be empty or an s3://bucket/key URL", c.model_data_url)
+    _require(not c.model_sha256 or bool(_SHA256.match(c.model_sha256)), "model_sha256",
+             "must be empty or 64 lower-case hex digits", c.model_sha256)
+    _require(bool(c.model_data_url) == bool(c.model_sha256), "model_sha256",
+             "model_data_url and model_sha256 are set together (the server checks the download)", c.model_sha256)
+    _require(not c.model_package_arn or bool(_MODEL_PACKAGE_ARN.match(c.model_package_arn)), "model_package_arn",
+             "must be empty or a SageMaker model package ARN", c.model_package_arn)
+
+
+_CHECKS = (_check_names, _check_training, _check_drift, _check_serving, _check_alarms, _check_model)
+
+
+def markdown_table() -> str:
+    """The configuration reference (docs/configuration.md), generated from the field docs."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Config):
+        default = json.dumps(list(f.default) if isinstance(f.default, tuple) else f.default)
+        rows.append(f"| `{f.name}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

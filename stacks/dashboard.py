@@ -1,0 +1,93 @@
+"""The operations dashboard: traffic, latency, errors, cold starts, predictions, drift, training runs."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.config import Config
+from training import metric_names
+
+if TYPE_CHECKING:
+    from stacks.serving_stack import ServingStack
+    from stacks.training_stack import TrainingStack
+
+PERIOD = Duration.minutes(5)
+WIDTH = 8
+TOP_FEATURES = 10
+
+
+def search(metric_name: str, statistic: str, period: Duration, **dimensions: str) -> str:
+    """A SEARCH over the project namespace: every dimension combination published, filtered by `dimensions`."""
+    terms = [f'Namespace="{metric_names.NAMESPACE}"', f'MetricName="{metric_name}"',
+             *(f'{name}="{value}"' for name, value in dimensions.items())]
+    return f"SEARCH('{' '.join(terms)}', '{statistic}', {int(period.to_seconds())})"
+
+
+def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, training: TrainingStack,
+                    drift_check: lambda_.IFunction, dead_letters: sqs.IQueue,
+                    alarms: Sequence[cloudwatch.IAlarm]) -> cloudwatch.Dashboard:
+    """One dashboard per deployment, named after the project."""
+    api = serving.api.api
+    function = serving.function
+    drift_period = Duration.minutes(config.drift_period_minutes)
+    model = config.model_name
+    by_model = {metric_names.DIM_MODEL_NAME: model}
+
+    def graph(title: str, *metrics: cloudwatch.IMetric, right: Sequence[cloudwatch.IMetric] = ()) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(title=title, left=list(metrics), right=list(right), width=WIDTH, height=6)
+
+    def expression(label: str, expr: str, period: Duration = PERIOD) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(expression=expr, label=label, period=period, using_metrics={})
+
+    dashboard = cloudwatch.Dashboard(scope, "Dashboard", dashboard_name=f"{config.project_name}-{model}",
+                                     default_interval=Duration.hours(24))
+    dashboard.add_widgets(
+        graph("Requests", api.metric_count(period=PERIOD, statistic="Sum", label="requests"),
+              right=[api.metric_client_error(period=PERIOD, statistic="Sum", label="4xx"),
+                     api.metric_server_error(period=PERIOD, statistic="Sum", label="5xx")]),
+        graph("API latency (ms)", *(api.metric_latency(period=PERIOD, statistic=p, label=p) for p in ("p50", "p95", "p99")),
+              right=[api.metric_integration_latency(period=PERIOD, statistic="p99", label="integration p99")]),
+        graph("Inference errors and throttles",
+              function.metric_errors(period=PERIOD, statistic="Sum", label="errors"),
+              function.metric_throttles(period=PERIOD, statistic="Sum", label="throttles"),
+              right=[function.metric_invocations(period=PERIOD, statistic="Sum", label="invocations")]),
+    )
+    dashboard.add_widgets(
+        # Powertools' ColdStart metric carries the function name and service, not the model.
+        graph("Cold starts", expression("cold starts", search("ColdStart", "Sum", PERIOD,
+                                                              function_name=function.function_name))),
+        graph("Predictions by class", expression(
+            "predictions", search(metric_names.PREDICTIONS_BY_CLASS, "Sum", PERIOD, **by_model))),
+        graph("Inference duration (ms)", *(function.metric_duration(period=PERIOD, statistic=p, label=p)
+                                            for p in ("p50", "p99"))),
+    )
+    dashboard.add_widgets(
+        graph("Drift: drifted feature share and dataset drift",
+              expression("drifted share", search(metric_names.DRIFT_SHARE, "Maximum", drift_period, **by_model),
+                         drift_period),
+              right=[expression("dataset drift", search(metric_names.DRIFT_DATASET, "Maximum", drift_period,
+                                                        **by_model), drift_period)]),
+        graph(f"Most drifted features (PSI, top {TOP_FEATURES})", expression(
+            "PSI", f"SORT({search(metric_names.DRIFT_FEATURE_PSI, 'Maximum', drift_period, **by_model)}, "
+                   f"MAX, DESC, {TOP_FEATURES})", drift_period)),
+        graph("Training runs",
+              training.state_machine.metric_started(period=Duration.hours(1), statistic="Sum", label="started"),
+              training.state_machine.metric_succeeded(period=Duration.hours(1), statistic="Sum", label="succeeded"),
+              training.state_machine.metric_failed(period=Duration.hours(1), statistic="Sum", label="failed")),
+    )
+    dashboard.add_widgets(
+        graph("Drift check runs",
+              drift_check.metric_invocations(period=drift_period, statistic="Sum", label="runs"),
+              drift_check.metric_errors(period=drift_period, statistic="Sum", label="errors"),
+              dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, label="dead letters"),
+              right=[expression("rows checked", search(metric_names.DRIFT_ROWS_CHECKED, "Sum", drift_period,
+                                                        **by_model), drift_period)]),
+        cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=2 * WIDTH, height=6),
+    )
+    return dashboard

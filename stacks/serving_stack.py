@@ -1,0 +1,109 @@
+"""Serving: the inference function, its `live` alias and canary deployments, the API, request capture."""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_codedeploy as codedeploy
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.capture_stream import CaptureStream
+from stacks.config import DEPLOYMENT_CONFIGS, LOG_RETENTION, Config
+from stacks.image_function import ImageFunction
+from stacks.nag import acknowledge
+from stacks.prediction_api import PredictionApi
+from stacks.shared_buckets import SharedBuckets
+from stacks.storage_stack import StorageStack
+
+ALIAS = "live"
+
+
+class ServingStack(Stack):
+    """A new function version per promoted model (or code change); CodeDeploy shifts `live` and rolls back on alarms."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
+                 **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = LOG_RETENTION[config.log_retention_days]
+        buckets = SharedBuckets.import_from(self, storage)
+        self.capture = CaptureStream(self, "Capture", bucket=buckets.capture, model_name=config.model_name)
+        self.inference = ImageFunction(
+            self, "Inference",
+            image=storage.image, handler="inference.app.handler", service="inference",
+            log_retention=retention,
+            memory_size=config.inference_memory_mb,
+            timeout=Duration.seconds(config.inference_timeout_seconds),
+            reserved_concurrent_executions=config.reserved_concurrency or None,
+            description=f"{config.model_name} predictions, model version {config.model_version or 'none'}",
+            # The model is configuration: a new model version is a new function version (see the design brief).
+            environment={
+                "MODEL_NAME": config.model_name,
+                "MODEL_VERSION": config.model_version,
+                "MODEL_PACKAGE_ARN": config.model_package_arn,
+                "MODEL_DATA_URL": config.model_data_url,
+                "MODEL_SHA256": config.model_sha256,
+                "CAPTURE_STREAM": self.capture.delivery_stream.delivery_stream_name,
+                "CAPTURE_SAMPLE_RATE": str(config.capture_sample_rate),
+                "MAX_BATCH": str(config.max_batch),
+            },
+        )
+        self.function = self.inference.function
+        buckets.artifacts.grant(self.inference.role, f"models/{config.model_name}/", read=True)
+        self.capture.grant_put_batch(self.function)
+
+        self.alias = lambda_.Alias(
+            self, "LiveAlias", alias_name=ALIAS, version=self.function.current_version,
+            provisioned_concurrent_executions=config.provisioned_concurrency or None,
+        )
+        self.rollback_alarms = self._rollback_alarms(config)
+        self.deployment_group = codedeploy.LambdaDeploymentGroup(
+            self, "Deployment",
+            alias=self.alias,
+            deployment_config=DEPLOYMENT_CONFIGS[config.canary](),
+            alarms=self.rollback_alarms,
+            auto_rollback=codedeploy.AutoRollbackConfig(failed_deployment=True, stopped_deployment=True,
+                                                        deployment_in_alarm=True),
+        )
+        self.api = PredictionApi(self, "Prediction", config=config, alias=self.alias, log_retention=retention)
+        self._acknowledge(config)
+
+        CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        if self.api.api_key is not None:
+            CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id,
+                      description="aws apigateway get-api-key --include-value --api-key <id> prints the key")
+        CfnOutput(self, "FunctionName", value=self.function.function_name)
+        CfnOutput(self, "AliasArn", value=self.alias.function_arn)
+        # For the promote CLI: stop or inspect a running canary deployment.
+        CfnOutput(self, "DeploymentApplicationName", value=self.deployment_group.application.application_name)
+        CfnOutput(self, "DeploymentGroupName", value=self.deployment_group.deployment_group_name)
+        CfnOutput(self, "CaptureStreamName", value=self.capture.delivery_stream.delivery_stream_name)
+
+    def _rollback_alarms(self, config: Config) -> list[cloudwatch.IAlarm]:
+        """Alarms on the alias that stop a deployment: any unhandled error, or p99 latency over the limit."""
+        errors = cloudwatch.Alarm(
+            self, "AliasErrors",
+            alarm_description="Unhandled errors on the live alias (stops and rolls back a deployment)",
+            metric=self.alias.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        latency = cloudwatch.Alarm(
+            self, "AliasLatencyP99",
+            alarm_description=f"p99 duration of the live alias above {config.p99_latency_alarm_ms} ms",
+            metric=self.alias.metric_duration(period=Duration.minutes(1), statistic="p99"),
+            threshold=config.p99_latency_alarm_ms, evaluation_periods=2, datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return [errors, latency]
+
+    def _acknowledge(self, config: Config) -> None:
+        acknowledge(
+            self.deployment_group, "AwsSolutions-IAM4",
+            "CodeDeploy's Lambda service role uses the AWS-managed AWSCodeDeployRoleForLambdaLimited policy, "
+            "which is limited to alias updates and the hook functions.",
+            "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited",
+        )

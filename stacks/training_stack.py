@@ -1,0 +1,109 @@
+"""The training pipeline: a Step Functions state machine, its step functions, the SageMaker job role."""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import LOG_RETENTION, Config
+from stacks.image_function import ImageFunction
+from stacks.nag import acknowledge
+from stacks.notification_topic import NotificationTopic
+from stacks.shared_buckets import SharedBuckets
+from stacks.storage_stack import StorageStack
+from stacks.training_pipeline import TrainingPipeline
+
+RETRAINING_DETAIL_TYPE = "RetrainingRequested"
+
+
+class TrainingStack(Stack):
+    """validate → SageMaker training job → evaluate → register, started by hand or by an EventBridge event."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
+                 **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = LOG_RETENTION[config.log_retention_days]
+        buckets = SharedBuckets.import_from(self, storage)
+        self.notifications = NotificationTopic(self, "Notifications", display_name=f"{config.project_name} training",
+                                               email=config.alarm_email)
+        environment = {
+            "DATA_BUCKET": buckets.data.bucket.bucket_name,
+            "ARTIFACTS_BUCKET": buckets.artifacts.bucket.bucket_name,
+            "REPORTS_BUCKET": buckets.reports.bucket.bucket_name,
+            "EVAL_TOLERANCE": str(config.eval_tolerance),
+            "EVAL_FLOOR": str(config.eval_floor),
+            "AUTO_APPROVE": str(config.auto_approve).lower(),
+            "IMAGE_URI": storage.image.image_uri,  # recorded in the model package's inference specification
+        }
+        steps = {
+            name: ImageFunction(
+                self, f"{name.capitalize()}Step",
+                image=storage.image, handler=f"pipeline.app.{name}_handler", service=f"pipeline-{name}",
+                log_retention=retention, environment=environment,
+                memory_size=2048, timeout=Duration.minutes(10),
+            )
+            for name in ("validate", "evaluate", "register")
+        }
+        self._grant_steps(config.model_name, buckets, steps)
+
+        self.pipeline = TrainingPipeline(
+            self, "Pipeline",
+            config=config,
+            buckets=buckets,
+            image=storage.image,
+            validate=steps["validate"].function,
+            evaluate=steps["evaluate"].function,
+            register=steps["register"].function,
+            topic=self.notifications.topic,
+            log_retention=retention,
+        )
+        self.state_machine = self.pipeline.state_machine
+        self.default_data_uri = buckets.data.uri(config.training_data_key)
+
+        # Anyone allowed to put events on the default bus can ask for a retraining run; the event's
+        # detail is the execution input (missing fields take the configured defaults).
+        self.retraining_rule = events.Rule(
+            self, "RetrainingRequested",
+            description="Start the training pipeline on a RetrainingRequested event",
+            event_pattern=events.EventPattern(source=[config.project_name], detail_type=[RETRAINING_DETAIL_TYPE]),
+            targets=[targets.SfnStateMachine(self.state_machine,
+                                             input=events.RuleTargetInput.from_event_path("$.detail"),
+                                             retry_attempts=3)],
+        )
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)
+
+    def _grant_steps(self, model: str, buckets: SharedBuckets, steps: dict[str, ImageFunction]) -> None:
+        """Each step gets its own prefixes (interface 3 of the team brief) and this model's registry entries."""
+        validate, evaluate, register = (steps[n].role for n in ("validate", "evaluate", "register"))
+        buckets.data.grant(validate, "datasets/", read=True, list_objects=True)
+        buckets.data.grant(validate, f"splits/{model}/", write=True)
+        buckets.reports.grant(validate, f"validation/{model}/", write=True)
+        buckets.data.grant(evaluate, f"splits/{model}/", read=True, list_objects=True)
+        buckets.artifacts.grant(evaluate, f"models/{model}/", read=True)
+        buckets.reports.grant(evaluate, f"evaluation/{model}/", write=True)
+        buckets.artifacts.grant(register, f"models/{model}/", read=True)
+        self._grant_registry(evaluate, model, "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
+                             "sagemaker:DescribeModelPackageGroup")
+        self._grant_registry(register, model, "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                             "sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup",
+                             "sagemaker:ListModelPackages", "sagemaker:AddTags")
+
+    def _grant_registry(self, role: iam.IRole, model_name: str, *actions: str) -> None:
+        """Registry actions on this model's package group and its versions only (ListModelPackages needs '*')."""
+        scoped = [a for a in actions if a != "sagemaker:ListModelPackages"]
+        role.add_to_principal_policy(iam.PolicyStatement(actions=scoped, resources=[
+            self.format_arn(service="sagemaker", resource="model-package-group", resource_name=model_name),
+            self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_name}/*"),
+        ]))
+        findings = [f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{model_name}/*"]
+        if "sagemaker:ListModelPackages" in actions:
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
+            findings.append("Resource::*")
+        acknowledge(role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
+                    "Model package versions are numbered by SageMaker, so the group's versions are matched with "
+                    "'/*'; ListModelPackages supports no resource-level permissions.", *findings)

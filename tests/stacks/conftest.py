@@ -1,0 +1,69 @@
+"""Synthesize the CDK app once per test session: the default deployment and a variant with the options on."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # before jsii starts
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+from stack_helpers import REPO
+
+from stacks.app_stacks import AppStacks, build_stacks
+from stacks.config import Config
+
+# The options the default deployment leaves off, all on at once: one extra synthesis covers them.
+VARIANT = {
+    "project_name": "mlops-variant",
+    "retrain_on_drift": "true",
+    "auth_mode": "iam",
+    "alarm_email": "ops@example.com",
+    "provisioned_concurrency": "2",
+    "reserved_concurrency": "5",
+    "categorical": "mean radius,texture",
+    "task": "binary",
+    "drift_schedule": "rate(30 minutes)",
+    "canary": "LambdaLinear10PercentEvery1Minute",
+    "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/breast-cancer/3",
+    "model_version": "3",
+    "model_data_url": "s3://artifacts-bucket/models/breast-cancer/run-7/job/output/model.tar.gz",
+    "model_sha256": "ab" * 32,
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    app: cdk.App
+    config: Config
+    stacks: AppStacks
+    storage: Template
+    training: Template
+    serving: Template
+    monitoring: Template
+    assembly: cdk.cx_api.CloudAssembly
+
+
+def synthesize(overrides: dict[str, str], outdir: Path) -> Synthesized:
+    """The app as `cdk synth` builds it: cdk.json's context (feature flags included) plus -c style overrides."""
+    context = json.loads((REPO / "cdk.json").read_text())["context"] | overrides
+    app = cdk.App(context=context, outdir=str(outdir))
+    config = Config.from_context(app.node.try_get_context)
+    stacks = build_stacks(app, config)
+    templates = {name: Template.from_stack(getattr(stacks, name))
+                 for name in ("storage", "training", "serving", "monitoring")}
+    return Synthesized(app=app, config=config, stacks=stacks, assembly=app.synth(), **templates)
+
+
+@pytest.fixture(scope="session")
+def default_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize({}, tmp_path_factory.mktemp("cdk-default"))
+
+
+@pytest.fixture(scope="session")
+def variant_app(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(VARIANT, tmp_path_factory.mktemp("cdk-variant"))

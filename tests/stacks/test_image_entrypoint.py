@@ -1,0 +1,43 @@
+"""The image's entry script: `train` runs the SageMaker entry module, anything else goes to the Lambda runtime."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from stack_helpers import REPO
+
+SCRIPT = REPO / "lambda" / "entrypoint.sh"
+
+
+@pytest.fixture
+def shims(tmp_path: Path) -> dict[str, str]:
+    """Stand-ins for python3 and /lambda-entrypoint.sh that print how they were called."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, path in (("python3", bin_dir / "python3"), ("lambda", tmp_path / "lambda-entrypoint.sh")):
+        path.write_text(f'#!/bin/sh\necho "{name} $(pwd) $*"\n')
+        path.chmod(0o755)
+    task_root = tmp_path / "task"
+    task_root.mkdir()
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LAMBDA_TASK_ROOT": str(task_root),
+            "LAMBDA_ENTRYPOINT": str(tmp_path / "lambda-entrypoint.sh")}
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(["sh", str(SCRIPT), *args], env=env, capture_output=True, text=True, check=True,
+                            cwd="/")
+    return result.stdout.strip()
+
+
+def test_sagemaker_train_argument_runs_the_training_entry(shims):
+    assert run(shims, "train") == f"python3 {shims['LAMBDA_TASK_ROOT']} -m training.sagemaker_entry train"
+
+
+def test_a_handler_argument_goes_to_the_lambda_runtime(shims):
+    assert run(shims, "pipeline.app.validate_handler") == "lambda / pipeline.app.validate_handler"
+
+
+def test_the_script_is_executable_in_the_repository():
+    assert os.access(SCRIPT, os.X_OK)

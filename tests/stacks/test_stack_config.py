@@ -1,0 +1,111 @@
+"""Configuration: defaults that deploy, -c strings converted, bad values named, the docs table in sync."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from stack_helpers import REPO
+
+from stacks.config import Config, ConfigError, markdown_table
+
+
+def from_context(values: dict) -> Config:
+    return Config.from_context(values.get)
+
+
+def test_defaults_deploy_as_they_are():
+    config = Config()
+    assert config.auth_mode == "api_key"
+    assert config.training_data_key == "datasets/breast-cancer/train.csv"
+    assert not config.model_promoted
+    assert config.canary == "LambdaCanary10Percent5Minutes"
+
+
+def test_repository_cdk_json_is_a_valid_configuration():
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    config = from_context(context)
+    assert config.project_name == context["project_name"]
+    assert config.model_name == context["model_name"]
+
+
+def test_command_line_strings_take_the_field_types():
+    config = from_context({
+        "drift_min_rows": "1000", "auto_approve": "TRUE", "eval_floor": "0.75",
+        "categorical": "colour, size", "throttle_rate_limit": "12.5", "model_version": 7,
+    })
+    assert config.drift_min_rows == 1000 and config.auto_approve is True and config.eval_floor == 0.75
+    assert config.categorical == ("colour", "size")
+    assert config.throttle_rate_limit == 12.5
+    assert config.model_version == "7"
+    assert from_context({"categorical": '["a", "b"]'}).categorical == ("a", "b")
+    assert from_context({"categorical": ["a"]}).categorical == ("a",)
+
+
+def test_training_data_key_follows_the_model_name_unless_set():
+    assert from_context({"model_name": "churn"}).training_data_key == "datasets/churn/train.csv"
+    assert from_context({"training_data_key": "datasets/x.csv"}).training_data_key == "datasets/x.csv"
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("drift_min_rows", "many", "expected an integer"),
+    ("drift_min_rows", 2.5, "expected an integer"),
+    ("auto_approve", "yes please", "expected true or false"),
+    ("eval_floor", "nan", "expected a number"),
+    ("categorical", 3, "expected a list of column names"),
+    ("project_name", "My Project", "lower-case"),
+    ("model_name", "Breast_Cancer", "lower-case"),
+    ("auth_mode", "cognito", "api_key, iam, none"),
+    ("drift_schedule", "hourly", "EventBridge expression"),
+    ("drift_schedule", "rate(1 hours)", "EventBridge expression"),
+    ("drift_schedule", "rate(5 minute)", "EventBridge expression"),
+    ("task", "ranking", "binary, multiclass, regression"),
+    ("training_instance_type", "m5.large", "ml.m5.large"),
+    ("inference_timeout_seconds", "60", "29"),
+    ("inference_memory_mb", "64", "128"),
+    ("canary", "Canary50Percent", "LambdaCanary10Percent5Minutes"),
+    ("capture_sample_rate", "1.5", "between 0 and 1"),
+    ("log_retention_days", "10", "must be one of"),
+    ("alarm_email", "ops", "e-mail"),
+    ("model_data_url", "https://example.com/model.tar.gz", "s3://"),
+    ("model_package_arn", "model-3", "model package ARN"),
+    ("error_rate_alarm_percent", "0", "(0, 100]"),
+])
+def test_bad_values_are_rejected_naming_the_key(key, value, message):
+    with pytest.raises(ConfigError, match=rf"'{key}'.*{_escape(message)}"):
+        from_context({key: value})
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + c if c in "()[]." else c for c in text)
+
+
+def test_categorical_columns_must_be_usable_as_a_hyperparameter():
+    with pytest.raises(ConfigError, match="'categorical'.*twice"):
+        from_context({"categorical": ["a", "a"]})
+    with pytest.raises(ConfigError, match="'categorical'.*target"):
+        from_context({"categorical": ["target"]})
+    with pytest.raises(ConfigError, match="'categorical'.*comma"):
+        from_context({"categorical": ["a,b"]})
+
+
+def test_a_promoted_model_needs_its_checksum():
+    with pytest.raises(ConfigError, match="'model_sha256'"):
+        from_context({"model_data_url": "s3://bucket/models/m/model.tar.gz"})
+    config = from_context({"model_data_url": "s3://bucket/models/m/model.tar.gz", "model_sha256": "0" * 64})
+    assert config.model_promoted
+
+
+def test_reserved_concurrency_leaves_room_for_provisioned():
+    with pytest.raises(ConfigError, match="'reserved_concurrency'"):
+        from_context({"reserved_concurrency": 2, "provisioned_concurrency": 3})
+
+
+@pytest.mark.parametrize(("schedule", "minutes"), [
+    ("rate(1 hour)", 60), ("rate(15 minutes)", 15), ("rate(2 days)", 1440), ("cron(0 6 * * ? *)", 60),
+])
+def test_the_drift_alarm_period_follows_the_schedule(schedule, minutes):
+    assert from_context({"drift_schedule": schedule}).drift_period_minutes == minutes
+
+
+def test_configuration_reference_is_in_sync_with_the_fields():
+    assert markdown_table() in (REPO / "docs" / "configuration.md").read_text()

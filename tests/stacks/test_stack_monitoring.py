@@ -1,0 +1,150 @@
+"""Monitoring stack: scheduled drift check, dead letters, alarms to SNS, the dashboard, drift → retrain."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from stack_helpers import (
+    dashboard_body,
+    function_by_command,
+    only,
+    resources,
+    role_statements,
+)
+
+from training import metric_names
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def drift_function(default_app):
+    return function_by_command(default_app.monitoring, "drift_check.app.handler")
+
+
+@pytest.fixture(scope="module")
+def alarms(default_app):
+    return {lid: a["Properties"] for lid, a in resources(default_app.monitoring, "AWS::CloudWatch::Alarm").items()}
+
+
+def alarm(alarms, prefix):
+    found = [props for lid, props in alarms.items() if lid.startswith(prefix)]
+    assert len(found) == 1, prefix
+    return found[0]
+
+
+def test_schedule_runs_the_drift_check_with_retries_and_dead_letters(default_app):
+    rule = only(default_app.monitoring, "AWS::Events::Rule")
+    assert rule["ScheduleExpression"] == "rate(1 hour)"
+    target = rule["Targets"][0]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
+    assert "DeadLetters" in json.dumps(target["DeadLetterConfig"])
+
+
+def test_drift_check_runs_alone_from_the_image(default_app, drift_function):
+    assert drift_function["PackageType"] == "Image"
+    assert drift_function["ReservedConcurrentExecutions"] == 1
+    assert drift_function["Timeout"] == 600 and drift_function["MemorySize"] == 2048
+    assert "DeadLetters" in json.dumps(drift_function["DeadLetterConfig"])
+    invoke = only(default_app.monitoring, "AWS::Lambda::EventInvokeConfig")
+    assert invoke["MaximumRetryAttempts"] == 2
+
+
+def test_drift_check_environment_follows_its_contract(drift_function):
+    env = drift_function["Environment"]["Variables"]
+    assert env["CAPTURE_PREFIX"] == "capture/" and env["MODEL_NAME"] == "breast-cancer"
+    assert env["MIN_ROWS"] == "500" and env["MODEL_DATA_URL"] == "" and env["MODEL_SHA256"] == ""
+    assert env["CHECKPOINT_KEY"].startswith("drift/breast-cancer/")
+    assert "CaptureBucketName" in json.dumps(env["CAPTURE_BUCKET"])
+    assert "ReportsBucketName" in json.dumps(env["REPORTS_BUCKET"])
+
+
+def test_drift_check_reads_capture_and_writes_only_its_reports(default_app):
+    statements = role_statements(default_app.monitoring, "DriftCheckRole")
+    puts = [s for s in statements if "s3:PutObject" in s["Action"]]
+    assert len(puts) == 1 and json.dumps(puts[0]["Resource"]).endswith('"/drift/breast-cancer/*"]]}')
+
+
+def test_dead_letter_queue_is_encrypted_and_ssl_only(default_app):
+    queue = only(default_app.monitoring, "AWS::SQS::Queue")
+    assert queue["SqsManagedSseEnabled"] is True
+    statements = only(default_app.monitoring, "AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in statements)
+
+
+def test_dataset_drift_alarm_watches_the_drift_metric_per_model(alarms):
+    drift = alarm(alarms, "DatasetDrift")
+    assert (drift["Namespace"], drift["MetricName"]) == (metric_names.NAMESPACE, metric_names.DRIFT_DATASET)
+    assert drift["Dimensions"] == [{"Name": metric_names.DIM_MODEL_NAME, "Value": "breast-cancer"}]
+    assert drift["Threshold"] == 1 and drift["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert drift["Period"] == 3600 and drift["TreatMissingData"] == "notBreaching"
+    assert drift["OKActions"]  # the all-clear is sent too
+
+
+def test_api_and_lambda_alarms_use_the_configured_thresholds(alarms):
+    error_rate = alarm(alarms, "Api5xxRate")
+    assert error_rate["Threshold"] == 1.0
+    expression = next(m for m in error_rate["Metrics"] if "Expression" in m)["Expression"]
+    assert "100 * errors / requests" in expression
+    assert alarm(alarms, "ApiLatencyP99")["ExtendedStatistic"] == "p99"
+    assert alarm(alarms, "ApiLatencyP99")["Threshold"] == 1000
+    assert alarm(alarms, "InferenceErrors")["MetricName"] == "Errors"
+    assert alarm(alarms, "InferenceThrottles")["MetricName"] == "Throttles"
+    assert alarm(alarms, "TrainingFailed")["MetricName"] == "ExecutionsFailed"
+    assert alarm(alarms, "DriftCheckErrors")["MetricName"] == "Errors"
+
+
+def test_every_alarm_notifies_the_encrypted_topic(default_app, alarms):
+    topic_id = next(iter(resources(default_app.monitoring, "AWS::SNS::Topic")))
+    assert len(alarms) == 8
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+    assert "KmsMasterKeyId" in only(default_app.monitoring, "AWS::SNS::Topic")
+    key_policy = json.dumps(only(default_app.monitoring, "AWS::KMS::Key")["KeyPolicy"])
+    assert "cloudwatch.amazonaws.com" in key_policy
+    assert not resources(default_app.monitoring, "AWS::SNS::Subscription")
+
+
+def test_alarm_email_is_subscribed_when_configured(variant_app):
+    variant_app.monitoring.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "email", "Endpoint": "ops@example.com"})
+
+
+def test_dashboard_shows_traffic_latency_errors_predictions_drift_and_training(default_app):
+    widgets = dashboard_body(default_app.monitoring)["widgets"]
+    titles = {w["properties"].get("title") for w in widgets}
+    assert {"Requests", "API latency (ms)", "Inference errors and throttles", "Cold starts", "Predictions by class",
+            "Drift: drifted feature share and dataset drift", "Training runs", "Alarms"} <= titles
+    body = json.dumps(widgets)
+    assert f'MetricName=\\"{metric_names.PREDICTIONS_BY_CLASS}\\"' in body
+    assert "SORT(SEARCH(" in body and f'MetricName=\\"{metric_names.DRIFT_FEATURE_PSI}\\"' in body
+    latency = next(w for w in widgets if w["properties"].get("title") == "API latency (ms)")
+    stats = {m[-1].get("stat") for m in latency["properties"]["metrics"] if isinstance(m[-1], dict)}
+    assert {"p50", "p95", "p99"} <= stats
+
+
+def test_no_retraining_rule_unless_configured(default_app):
+    assert len(resources(default_app.monitoring, "AWS::Events::Rule")) == 1  # the schedule only
+
+
+def test_drift_alarm_starts_retraining_when_configured(variant_app):
+    rules = [r["Properties"] for r in resources(variant_app.monitoring, "AWS::Events::Rule").values()
+             if "EventPattern" in r["Properties"]]
+    assert len(rules) == 1
+    pattern = rules[0]["EventPattern"]
+    assert pattern["source"] == ["aws.cloudwatch"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
+    target = rules[0]["Targets"][0]
+    assert "StateMachine" in json.dumps(target["Arn"])
+    run_input = json.dumps(target["Input"])
+    assert "datasets/breast-cancer/train.csv" in run_input and '\\"target\\":\\"target\\"' in run_input
+
+
+def test_variant_schedule_sets_the_drift_alarm_period(variant_app):
+    rule = next(r["Properties"] for r in resources(variant_app.monitoring, "AWS::Events::Rule").values()
+            if "ScheduleExpression" in r["Properties"])
+    assert rule["ScheduleExpression"] == "rate(30 minutes)"
+    drift = next(a["Properties"] for lid, a in resources(variant_app.monitoring, "AWS::CloudWatch::Alarm").items()
+             if lid.startswith("DatasetDrift"))
+    assert drift["Period"] == 1800
