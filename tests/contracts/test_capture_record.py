@@ -24,7 +24,7 @@ def test_malformed_lines_raise_value_error():
         capture_record.parse_line(json.dumps({"time": "t", "request_id": "r"}))
 
 
-def test_nan_is_never_written():
-    with pytest.raises(ValueError):
-        capture_record.record_line(time="t", request_id="r", model_name="m", model_version="v",
-                                   features={"a": float("nan")}, prediction=1.0)
+def test_non_finite_values_are_written_as_missing_never_as_invalid_json():
+    line = capture_record.record_line(time="t", request_id="r", model_name="m", model_version="v",
+                                      features={"a": float("nan"), "b": float("inf")}, prediction=1.0)
+    assert json.loads(line)["features"] == {"a": None, "b": None}

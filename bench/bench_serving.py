@@ -1,0 +1,330 @@
+"""Serving benchmark: the prediction API against the bare model and an app written the obvious way.
+
+On the demo model (breast cancer, trained by training.train with its defaults), for the ONNX path
+and the joblib fallback side by side: warm latency of one prediction through the Lambda handler
+(an API Gateway event in, a response out), a 1,000-row batch, and the cold start of a fresh process
+that loads the model from S3 (moto server on 127.0.0.1) and answers one request.
+
+    .venv/bin/python bench/bench_serving.py [--requests N] [--batches N] [--cold-runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]  # run by path: training/ and inference/ as in the image
+
+from demo.data import TARGET, write_breast_cancer_csv
+from training import artifact
+from training.train import TrainConfig, train
+
+RUNTIMES = ("onnxruntime", "scikit-learn")
+BATCH_ROWS = 1000
+CONTEXT = SimpleNamespace(function_name="inference", function_version="1", memory_limit_in_mb=2048,
+                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:inference:live",
+                          aws_request_id="bench")
+ENV_KEYS = ("MODEL_DIR", "MODEL_DATA_URL", "MODEL_SHA256", "SERVING_RUNTIME", "CAPTURE_STREAM", "MODEL_VERSION")  # set per child
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def http_event(path: str, body: dict) -> dict:
+    """An HTTP API (payload v2) event, as API Gateway sends it."""
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "abc123.execute-api.us-east-1.amazonaws.com",
+                    "user-agent": "bench", "x-forwarded-proto": "https"},
+        "requestContext": {"accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+                           "domainPrefix": "abc123", "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                                                              "sourceIp": "192.0.2.1", "userAgent": "bench"},
+                           "requestId": "bench-request", "routeKey": "$default", "stage": "$default",
+                           "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 1767225600000},
+        "body": json.dumps(body), "isBase64Encoded": False,
+    }
+
+
+def demo_rows(names: list[str], n: int) -> list[dict[str, float]]:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer().data
+    return [dict(zip(names, map(float, data[i % len(data)]))) for i in range(n)]
+
+
+# ------------------------------------------------------------------ the reference: an app written the obvious way
+
+
+class PredictRequest(BaseModel):
+    features: dict[str, float]
+
+
+class BatchRequest(BaseModel):
+    instances: list[dict[str, float]]
+
+
+class Prediction(BaseModel):
+    prediction: str
+    probabilities: dict[str, float]
+
+
+
+def obvious_app(model_dir: Path) -> Callable[[dict, Any], dict]:
+    """FastAPI + Mangum as most tutorials write it: pydantic models of feature dicts, numpy, sklearn."""
+    import joblib
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    meta = artifact.read_metadata(model_dir)
+    names, classes = meta.feature_schema.names, meta.classes
+    model = joblib.load(model_dir / artifact.MODEL_JOBLIB)
+    app = FastAPI()
+
+    @app.post("/predict", response_model=Prediction)
+    def predict(request: PredictRequest) -> Prediction:
+        X = np.array([[request.features[n] for n in names]])
+        p = model.predict_proba(X)[0]
+        return Prediction(prediction=classes[int(p.argmax())], probabilities=dict(zip(classes, p.tolist())))
+
+    @app.post("/predict/batch", response_model=list[Prediction])
+    def predict_batch(request: BatchRequest) -> list[Prediction]:
+        X = np.array([[row[n] for n in names] for row in request.instances])
+        P = model.predict_proba(X)
+        return [Prediction(prediction=classes[int(p.argmax())], probabilities=dict(zip(classes, p.tolist()))) for p in P]
+
+    return Mangum(app, lifespan="off")
+
+
+# ------------------------------------------------------------------ measuring
+
+
+@contextlib.contextmanager
+def stdout_to_devnull() -> Iterator[None]:
+    """EMF metrics go to stdout as on Lambda; here they are written to /dev/null."""
+    saved = sys.stdout
+    with open(os.devnull, "w") as sink:
+        sys.stdout = sink
+        try:
+            yield
+        finally:
+            sys.stdout = saved
+
+
+def interleaved(variants: dict[str, Callable[[], Any]], n: int, warmup: int, rounds: int = 10) -> dict[str, np.ndarray]:
+    """Time the variants in blocks, taking turns round after round: each block runs with warm caches (as a
+    Lambda environment serving one app does) and load on the machine weighs on every variant alike."""
+    out: dict[str, list[float]] = {name: [] for name in variants}
+    block = max(1, n // rounds)
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            for _ in range(warmup):
+                fn()
+            times = out[name]
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+    return {name: np.array(times) for name, times in out.items()}
+
+
+def p(times: np.ndarray, q: float) -> float:
+    return float(np.percentile(times, q))
+
+
+def our_handler(model_dir: Path, runtime: str) -> Callable[[dict, Any], dict]:
+    """The Lambda handler over the model, as inference.app builds it at import, for one runtime."""
+    from inference.app import build_app, load_state, make_handler
+
+    state = load_state({"MODEL_DIR": str(model_dir), "SERVING_RUNTIME": runtime})
+    assert state.predictor is not None, state.reason
+    return make_handler(build_app(state))
+
+
+def check(response: dict) -> dict:
+    if response["statusCode"] != 200:
+        raise SystemExit(f"bench_serving: unexpected response {response['statusCode']}: {response['body'][:300]}")
+    return response
+
+
+# ------------------------------------------------------------------ cold start
+
+
+COLD_CHILD = """
+import json, sys, time
+from types import SimpleNamespace
+start = time.perf_counter()
+from inference.app import handler
+loaded = time.perf_counter()
+event = json.loads(open(sys.argv[1]).read())
+context = SimpleNamespace(function_name="inference", function_version="1", memory_limit_in_mb=2048,
+                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:inference:live",
+                          aws_request_id="cold")
+response = handler(event, context)
+answered = time.perf_counter()
+print("COLD " + json.dumps({"import_and_load": loaded - start, "first_request": answered - loaded,
+                            "status": response["statusCode"]}),
+      flush=True)
+"""
+
+
+def cold_start(runtime: str, event_file: Path, env: dict[str, str], code: str = COLD_CHILD) -> dict[str, float]:
+    """One fresh interpreter: seconds from spawn until it printed its first answer, and the parts it measured."""
+    with tempfile.TemporaryDirectory() as work:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", code, str(event_file)], cwd=ROOT,
+                                 env=env | {"SERVING_RUNTIME": runtime, "MODEL_WORK_DIR": work},
+                                 stdout=subprocess.PIPE, text=True)
+        line = ""
+        for line in child.stdout:  # type: ignore[union-attr]
+            if line.startswith("COLD "):
+                break
+        total = time.perf_counter() - started
+        child.wait(timeout=60)
+    if not line.startswith("COLD "):
+        raise SystemExit(f"bench_serving: the cold-start child ({runtime}) printed no answer")
+    result = json.loads(line[5:])
+    if result["status"] != 200:
+        raise SystemExit(f"bench_serving: the cold-start child ({runtime}) answered {result['status']}")
+    return {"total": total, "import_and_load": result["import_and_load"], "first_request": result["first_request"]}
+
+
+FLOOR_CHILD = """
+import boto3, fastapi, mangum, numpy, onnxruntime
+boto3.client("s3")
+print("COLD " + '{"status": 200, "import_and_load": 0, "first_request": 0}', flush=True)
+"""
+
+
+def import_floor(env: dict[str, str]) -> float:
+    """A process that only imports numpy, onnxruntime, fastapi, mangum, boto3 and makes an S3 client: the floor here."""
+    return cold_start("floor", Path(os.devnull), env, code=FLOOR_CHILD)["total"]
+
+
+def cold_start_table(model_dir: Path, single_body: dict, runs: int) -> dict[str, Any]:
+    """Upload the packed model to a moto server and cold-start each runtime against it."""
+    import boto3
+
+    from demo.emulator import embedded_aws
+
+    with tempfile.TemporaryDirectory() as tmp, embedded_aws():
+        tarball = Path(tmp) / artifact.TARBALL
+        sha = artifact.pack(model_dir, tarball)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="bench-artifacts")
+        s3.upload_file(str(tarball), "bench-artifacts", "models/breast-cancer/bench/output/model.tar.gz")
+        event_file = Path(tmp) / "event.json"
+        event_file.write_text(json.dumps(http_event("/predict", single_body)))
+        # As in the image: .pyc compiled ahead (the Dockerfile runs compileall), here into a cache of our own.
+        env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS and k != "PYTHONDONTWRITEBYTECODE"} | {
+            "MODEL_DATA_URL": "s3://bench-artifacts/models/breast-cancer/bench/output/model.tar.gz", "MODEL_SHA256": sha,
+            "MODEL_VERSION": "1", "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")])}
+        for runtime in RUNTIMES:  # untimed: compiles the .pyc cache
+            cold_start(runtime, event_file, env)
+        import_floor(env)
+        table: dict[str, Any] = {runtime: [] for runtime in RUNTIMES} | {"floor": []}
+        for _ in range(runs):  # round after round, so load on the machine weighs on each alike
+            for runtime in RUNTIMES:
+                table[runtime].append(cold_start(runtime, event_file, env))
+            table["floor"].append(import_floor(env))
+        return table
+
+
+# ------------------------------------------------------------------ the run
+
+
+def measure(model_dir: Path, requests: int, batches: int) -> dict[str, Any]:
+    import joblib
+
+    names = artifact.read_metadata(model_dir).feature_schema.names
+    rows = demo_rows(names, BATCH_ROWS)
+    single = http_event("/predict", {"features": rows[0]})
+    batch = http_event("/predict/batch", {"instances": rows})
+    estimator = joblib.load(model_dir / artifact.MODEL_JOBLIB)
+    x_one = np.array([list(rows[0].values())])
+    x_batch = np.array([list(r.values()) for r in rows])
+    obvious = obvious_app(model_dir)
+    check(obvious(single, CONTEXT)), check(obvious(batch, CONTEXT))
+
+    import inference.app  # noqa: F401  (before stdout is redirected: its logger keeps the stream it starts with)
+
+    with stdout_to_devnull():
+        handlers = {runtime: our_handler(model_dir, runtime) for runtime in RUNTIMES}
+        for handler in handlers.values():
+            check(handler(single, CONTEXT)), check(handler(batch, CONTEXT))
+        one = interleaved({"bare": lambda: estimator.predict_proba(x_one), "obvious": lambda: obvious(single, CONTEXT)}
+                          | {k: (lambda h=h: h(single, CONTEXT)) for k, h in handlers.items()}, requests, warmup=20)
+        many = interleaved({"bare": lambda: estimator.predict_proba(x_batch), "obvious": lambda: obvious(batch, CONTEXT)}
+                           | {k: (lambda h=h: h(batch, CONTEXT)) for k, h in handlers.items()}, batches, warmup=1)
+    results: dict[str, Any] = {f"{k}_one": v for k, v in one.items()} | {f"{k}_batch": v for k, v in many.items()}
+    results["single_body"] = {"features": rows[0]}
+    return results
+
+
+def report(r: dict[str, Any], cold: dict[str, Any], requests: int, batches: int) -> str:
+    ms = 1000.0
+    rate = lambda times: BATCH_ROWS / p(times, 50)
+    bare_p50, obvious_p50 = p(r["bare_one"], 50), p(r["obvious_one"], 50)
+    lines = [
+        f"serving benchmark: breast cancer, training defaults; {requests} single requests, {batches} batches of {BATCH_ROWS} rows",
+        f"{'':44}{'onnxruntime':>16}{'scikit-learn':>16}   target",
+    ]
+
+    def row(label: str, values: list[str], target: str = "") -> None:
+        lines.append(f"{label:44}{values[0]:>16}{values[1]:>16}   {target}")
+
+    row("one row via handler, p50 / p99 (ms)", [f"{p(r[f'{k}_one'], 50) * ms:.3f} / {p(r[f'{k}_one'], 99) * ms:.3f}" for k in RUNTIMES])
+    row("  ratio to bare predict_proba, p50", [f"{p(r[f'{k}_one'], 50) / bare_p50:.2f}x" for k in RUNTIMES], "<= 0.5x (ONNX)")
+    row("  speed-up over the obvious app, p50", [f"{obvious_p50 / p(r[f'{k}_one'], 50):.1f}x" for k in RUNTIMES], ">= 5x (ONNX)")
+    row("batch of 1,000 via handler, rows/s (p50)", [f"{rate(r[f'{k}_batch']):,.0f}" for k in RUNTIMES])
+    row("  ratio to the obvious app's batch", [f"{rate(r[f'{k}_batch']) / rate(r['obvious_batch']):.1f}x" for k in RUNTIMES], ">= 3x (ONNX)")
+    row("  ratio to bare vectorised predict_proba", [f"{rate(r[f'{k}_batch']) / rate(r['bare_batch']):.2f}x" for k in RUNTIMES])
+    for key, label in (("total", "cold start: spawn to first answer, median (s)"),
+                       ("import_and_load", "  of which import + S3 load, median (s)"),
+                       ("first_request", "  of which the first request, median (s)")):
+        row(label, [f"{statistics.median(c[key] for c in cold[k]):.3f}" for k in RUNTIMES],
+            "<= 0.6 s (ONNX)" if key == "total" else "")
+    row("cold start: spawn to first answer, max (s)", [f"{max(c['total'] for c in cold[k]):.3f}" for k in RUNTIMES])
+    lines.append(f"  (floor here: a process importing numpy, onnxruntime, fastapi, mangum, boto3 + an S3 client: "
+                 f"{statistics.median(cold['floor']):.3f} s)")
+    lines += [
+        "references:",
+        f"  bare sklearn predict_proba, one numpy row, p50 / p99 (ms)   {bare_p50 * ms:.3f} / {p(r['bare_one'], 99) * ms:.3f}",
+        f"  obvious FastAPI+Mangum app, one row, p50 / p99 (ms)        {obvious_p50 * ms:.3f} / {p(r['obvious_one'], 99) * ms:.3f}",
+        f"  obvious app batch, rows/s (p50)                           {rate(r['obvious_batch']):,.0f}",
+        f"  bare vectorised predict_proba, rows/s (p50)               {rate(r['bare_batch']):,.0f}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="single-row requests timed per variant")
+    parser.add_argument("--batches", type=int, default=30, help="1,000-row batches timed per variant")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per runtime")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        csv = write_breast_cancer_csv(Path(tmp) / "data.csv")
+        model_dir = train(csv, Path(tmp) / "model", TrainConfig(target=TARGET, model_name="breast-cancer")).model_dir
+        results = measure(model_dir, args.requests, args.batches)
+        cold = cold_start_table(model_dir, results["single_body"], args.cold_runs)
+    print(report(results, cold, args.requests, args.batches))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Real HTTP traffic against the local API: single and batch predictions, some malformed, bounded in count."""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+
+
+@dataclass
+class TrafficResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    rows_predicted: int = 0
+
+    def add(self, other: TrafficResult) -> None:
+        self.latencies_ms += other.latencies_ms
+        self.statuses.update(other.statuses)
+        self.rows_predicted += other.rows_predicted
+
+    def percentiles(self) -> dict[str, float]:
+        if not self.latencies_ms:
+            return {}
+        values = np.percentile(self.latencies_ms, [50, 95, 99])
+        return {"p50": float(values[0]), "p95": float(values[1]), "p99": float(values[2])}
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    @property
+    def client_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if 400 <= status < 500)
+
+
+def _send(client: httpx.Client, path: str, body: bytes) -> tuple[int, float, int]:
+    started = time.perf_counter()
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    elapsed = (time.perf_counter() - started) * 1000
+    rows = 0
+    if response.status_code == 200:
+        payload = response.json()
+        rows = payload.get("count", 1)
+    return response.status_code, elapsed, rows
+
+
+def send(url: str, requests: list[tuple[str, bytes]], concurrency: int = 8, headers: dict | None = None) -> TrafficResult:
+    """POST each (path, body) with `concurrency` workers; one connection pool, loopback only."""
+    result = TrafficResult()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    with httpx.Client(base_url=url, timeout=30, limits=limits, headers=headers) as client, \
+            ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for status, elapsed, rows in pool.map(lambda req: _send(client, *req), requests):
+            result.statuses[status] += 1
+            result.latencies_ms.append(elapsed)
+            result.rows_predicted += rows
+    return result
+
+
+def single_requests(rows: list[dict]) -> list[tuple[str, bytes]]:
+    return [("/predict", json.dumps({"features": row}).encode()) for row in rows]
+
+
+def batch_requests(rows: list[dict], size: int) -> list[tuple[str, bytes]]:
+    return [("/predict/batch", json.dumps({"instances": rows[i:i + size]}).encode()) for i in range(0, len(rows), size)]
+
+
+def malformed_requests(example: dict) -> list[tuple[str, bytes]]:
+    """One of each kind of bad input the API must answer with a 4xx naming the problem."""
+    name = next(iter(example))
+    missing = {k: v for k, v in example.items() if k != name}
+    return [
+        ("/predict", b"{not json"),
+        ("/predict", json.dumps({"features": missing}).encode()),
+        ("/predict", json.dumps({"features": example | {"unknown_feature": 1.0}}).encode()),
+        ("/predict", json.dumps({"features": example | {name: "a string"}}).encode()),
+        ("/predict", json.dumps({"features": example | {name: 1e400}}).encode().replace(b"Infinity", b"1e400")),
+        ("/predict", json.dumps({"rows": [example]}).encode()),
+        ("/predict/batch", json.dumps({"instances": []}).encode()),
+        ("/predict/batch", json.dumps({"instances": [example, missing]}).encode()),
+    ]

@@ -1,0 +1,1 @@
+"""The prediction API: FastAPI on Lambda (Mangum), serving one model artifact."""

@@ -1,0 +1,140 @@
+"""The OpenAPI document: pydantic models of the bodies, and the served model's exact input schema.
+
+The hot path never builds these models (it reads and writes JSON itself); they exist so
+/openapi.json describes every body exactly, down to the served model's features. The document
+is built on the first request for it, so neither this module nor FastAPI's response-model
+machinery (which imports pydantic.v1) weighs on a cold start.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from inference.validation import MAX_ABS
+from training.schema import FeatureSchema, FeatureType
+
+
+class PredictResponse(BaseModel):
+    prediction: str | float = Field(description="The most probable class (classifiers) or the predicted value.")
+    probabilities: dict[str, float] | None = Field(None, description="Class → probability (classifiers only).")
+    model_version: str
+    request_id: str
+    warnings: list[str] | None = Field(None, description="Accepted but noteworthy input, e.g. unseen categories.")
+
+
+class BatchResponse(BaseModel):
+    predictions: list[str | float]
+    probabilities: list[dict[str, float]] | None = Field(None, description="Per row, class → probability (classifiers only).")
+    count: int
+    model_version: str
+    request_id: str
+    warnings: list[str] | None = None
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int] = Field(description='Where: ["body", "features", name] or ["body", "instances", row, name].')
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: list[ValidationIssue]
+
+
+class UnavailableResponse(BaseModel):
+    detail: str = Field(description="Why no model is served (not promoted, refused artifact, …).")
+
+
+class HealthResponse(BaseModel):
+    status: str = Field(description='"ok" or "unavailable".')
+    model_loaded: bool
+    model_version: str | None = None
+    runtime: str | None = None
+    reason: str | None = None
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+    model_name: str
+    model_version: str
+    model_package_arn: str | None
+    task: str
+    classes: list[str] | None
+    metrics: dict[str, float]
+    feature_schema: dict[str, Any]
+    created_at: str
+    library_versions: dict[str, str] = Field(description="Versions the model was trained with.")
+    runtime: str = Field(description='"onnxruntime" or "scikit-learn": which one serves predictions.')
+    runtime_version: str
+    source: str = Field(description="Where the artifact was loaded from.")
+    onnx: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    training_data_sha256: str
+
+
+def features_schema(schema: FeatureSchema | None, strict_categories: bool) -> dict[str, Any]:
+    """JSON Schema of one row of features: exactly the values validation accepts."""
+    if schema is None:
+        return {"type": "object", "additionalProperties": {"type": ["number", "string", "null"]}}
+    properties = {}
+    for f in schema.features:
+        if f.type is FeatureType.NUMERIC:
+            prop: dict[str, Any] = {"type": "number", "minimum": -MAX_ABS, "maximum": MAX_ABS}
+            if f.min is not None and f.max is not None:
+                prop["description"] = f"training range {f.min:g} to {f.max:g}"
+        elif strict_categories:
+            prop = {"enum": list(f.categories or [])}
+        else:
+            prop = {"type": ["string", "integer"], "description": "a category; integers are read as their decimal string",
+                    "examples": list(f.categories or [])[:10]}
+        if f.missing_rate > 0:
+            prop = {"anyOf": [prop, {"type": "null"}], "description": "null = missing (the model imputes it)"}
+        properties[f.name] = prop
+    return {"type": "object", "properties": properties, "required": schema.names, "additionalProperties": False}
+
+
+def request_bodies(schema: FeatureSchema | None, strict_categories: bool, max_batch: int) -> tuple[dict, dict]:
+    """The requestBody objects of /predict and /predict/batch."""
+    row = features_schema(schema, strict_categories)
+
+    def body(name: str, value: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {name: value}, "required": [name], "additionalProperties": False}}}}
+
+    return (body("features", row),
+            body("instances", {"type": "array", "items": row, "minItems": 1, "maxItems": max_batch}))
+
+
+def openapi_document(app: FastAPI, schema: FeatureSchema | None, strict_categories: bool, max_batch: int) -> dict:
+    """FastAPI's document for its routes, with the prediction routes and every response body filled in."""
+    models = [PredictResponse, BatchResponse, ErrorResponse, UnavailableResponse, HealthResponse, ModelInfo]
+    refs, definitions = models_json_schema([(m, "serialization") for m in models],
+                                           ref_template="#/components/schemas/{model}")
+
+    def answer(model: type[BaseModel], description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": refs[(model, "serialization")]}}}
+
+    errors = {
+        "400": answer(ErrorResponse, "The body is not JSON."),
+        "413": answer(ErrorResponse, "More instances than MAX_BATCH."),
+        "422": answer(ErrorResponse, "The body does not match the model's feature schema."),
+        "503": answer(UnavailableResponse, "No model is loaded; the reason says why."),
+    }
+    single, batch = request_bodies(schema, strict_categories, max_batch)
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,
+                      servers=app.servers or None)
+    doc["paths"]["/predict"] = {"post": {"summary": "Predict one row", "operationId": "predict", "requestBody": single,
+                                         "responses": {"200": answer(PredictResponse, "The prediction.")} | errors}}
+    doc["paths"]["/predict/batch"] = {"post": {
+        "summary": f"Predict up to {max_batch} rows in one call", "operationId": "predict_batch", "requestBody": batch,
+        "responses": {"200": answer(BatchResponse, "One prediction per instance, in order.")} | errors}}
+    doc["paths"]["/health"]["get"]["responses"] = {"200": answer(HealthResponse, "A model is loaded."),
+                                                   "503": answer(HealthResponse, "No model is loaded.")}
+    doc["paths"]["/model-info"]["get"]["responses"] = {"200": answer(ModelInfo, "The served model."),
+                                                       "503": answer(UnavailableResponse, "No model is loaded.")}
+    doc.setdefault("components", {})["schemas"] = definitions["$defs"]
+    return doc

@@ -1,0 +1,183 @@
+"""The prediction API: `app` (FastAPI, for uvicorn) and `handler` (Mangum, for Lambda behind API Gateway).
+
+The model is loaded once per execution environment, at import. Loading never raises:
+a refused or missing model leaves the service up, answering 503 with the reason.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from mangum import Mangum
+from starlette.background import BackgroundTask
+from starlette.routing import Route
+
+from inference.capture import CaptureSink
+from inference.model_loader import NO_MODEL, ModelUnavailable, locate
+from inference.observability import (
+    count_error,
+    logger,
+    metrics,
+    set_model_dimensions,
+    traced,
+)
+from inference.runtime import open_model
+from inference.service import Predictor
+from inference.settings import Settings, SettingsError
+from inference.validation import RequestError
+from training import metric_names
+from training.artifact import ArtifactError
+
+JSON = "application/json"
+_DESCRIPTION = """Predictions from the promoted model.
+
+Input rules: every feature of the schema (GET /model-info) and no other; numbers for numeric
+features (finite, within ±1e100, not booleans or strings); strings for categorical ones
+(integers, 3 or 3.0, are read as their decimal string); null only where training saw missing
+values. Unseen categories are accepted with a warning (the one-hot encoder ignores them) unless
+STRICT_CATEGORIES is set. Errors: 400 (not JSON), 413 (batch over MAX_BATCH), 422 (schema), each
+naming the field (and the row for batches); 503 when no model is loaded, with the reason."""
+
+
+@dataclass(frozen=True)
+class State:
+    """What this execution environment serves: a predictor, or the reason there is none."""
+
+    predictor: Predictor | None
+    reason: str | None
+    settings: Settings
+
+
+def load_state(env: dict[str, str] | None = None) -> State:
+    """Read the settings and load the model; every failure becomes a reason, logged once."""
+    settings = Settings()
+    try:
+        settings = Settings.from_env(env)
+        art, source = locate(settings)
+        model = open_model(art, settings.runtime)
+        capture = CaptureSink(settings.capture_stream, settings.capture_sample_rate)
+        predictor = Predictor(art, model, settings, source, capture)
+    except (SettingsError, ModelUnavailable) as exc:
+        reason = str(exc)
+    except ArtifactError as exc:  # LibraryMismatch and friends raised while opening the model
+        reason = f"refusing the model: {exc}"
+    except Exception as exc:  # noqa: BLE001  (a model the runtime cannot open must not crash-loop the function)
+        reason = f"the model cannot be loaded: {type(exc).__name__}: {exc}"
+        logger.exception("model load failed")
+    else:
+        set_model_dimensions(predictor.model_name, predictor.model_version)
+        logger.info("model loaded", extra={"model_name": predictor.model_name, "model_version": predictor.model_version,
+                                           "runtime": model.name, "source": predictor.info["source"]})
+        return State(predictor, None, settings)
+    set_model_dimensions(settings.model_name, settings.model_version)
+    if reason == NO_MODEL:
+        logger.warning("no model configured", extra={"reason": reason})
+    else:
+        logger.error("model refused", extra={"reason": reason})
+        metrics.add_metric(name=metric_names.MODEL_LOAD_FAILURES, unit=MetricUnit.Count, value=1)
+    return State(None, reason, settings)
+
+
+def request_id(request: Request) -> str:
+    """API Gateway's request id (REST and HTTP APIs alike), else the caller's X-Request-Id, else a new one."""
+    event = request.scope.get("aws.event")
+    if event:
+        rid = (event.get("requestContext") or {}).get("requestId")
+        if rid:
+            return rid
+    return request.headers.get("x-request-id") or uuid.uuid4().hex
+
+
+def error_response(status: int, detail: Any, kind: str) -> Response:
+    count_error(kind)
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def build_app(state: State) -> FastAPI:
+    """The FastAPI app over one loaded state (tests build their own)."""
+    predictor = state.predictor
+    app = FastAPI(title="Prediction API", version=predictor.model_version if predictor else "none",
+                  description=_DESCRIPTION)
+
+    def serve(method_name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if predictor is None:
+                return error_response(503, state.reason, "model_unavailable")
+            body = await request.body()
+            try:
+                content, lines = getattr(predictor, method_name)(body, request_id(request))
+            except RequestError as err:
+                return error_response(err.status, [i.as_dict() for i in err.issues], err.kind)
+            # Mangum runs background tasks before the handler returns: captured before Lambda freezes.
+            task = BackgroundTask(predictor.capture.send, lines) if lines else None
+            return Response(content, media_type=JSON, background=task)
+        return endpoint
+
+    # Plain Starlette routes: FastAPI would resolve dependencies on every call (~50 µs) for nothing;
+    # the OpenAPI document describes them (api_models.openapi_document).
+    app.router.routes.append(Route("/predict", serve("predict_one"), methods=["POST"]))
+    app.router.routes.append(Route("/predict/batch", serve("predict_batch"), methods=["POST"]))
+
+    @app.get("/health", summary="Whether a model is loaded, and which")
+    async def health() -> Response:
+        if predictor is None:
+            return JSONResponse({"status": "unavailable", "model_loaded": False, "reason": state.reason}, status_code=503)
+        return JSONResponse({"status": "ok", "model_loaded": True, "model_version": predictor.model_version,
+                             "runtime": predictor.model.name})
+
+    @app.get("/model-info", summary="The served model: version, registry entry, metrics, schema, runtime")
+    async def model_info() -> Response:
+        if predictor is None:
+            return JSONResponse({"detail": state.reason}, status_code=503)
+        return JSONResponse(predictor.info)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(500, "internal error", "internal")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # built on first use: nothing of it at cold start
+            from inference.api_models import openapi_document
+
+            app.openapi_schema = openapi_document(app, predictor.schema if predictor else None,
+                                                  state.settings.strict_categories, state.settings.max_batch)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def stage_root(app: FastAPI) -> Callable[..., Any]:
+    """Set the ASGI root_path to /<stage> when the URL carries the API Gateway stage, so /docs finds its openapi.json."""
+    async def with_root(scope: dict, receive: Callable, send: Callable) -> None:
+        context = (scope.get("aws.event") or {}).get("requestContext") or {}
+        stage = context.get("stage")
+        if stage and stage != "$default" and str(context.get("domainName", "")).endswith(".amazonaws.com"):
+            scope["root_path"] = f"/{stage}"
+        await app(scope, receive, send)
+
+    return with_root
+
+
+def make_handler(app: FastAPI) -> Callable[[dict, Any], dict]:
+    """The Lambda handler for an app: Mangum, with the request id in every log line and metrics flushed per call."""
+    asgi = Mangum(stage_root(app), lifespan="off")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def handler(event: dict, context: Any) -> dict:
+        return asgi(event, context)
+
+    return traced(handler)
+
+
+state = load_state()
+app = build_app(state)
+handler = make_handler(app)

@@ -1,0 +1,135 @@
+"""One loaded model answering requests: body in, JSON body and capture lines out (no web framework here)."""
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from aws_lambda_powertools.metrics import MetricUnit
+
+from inference.capture import CaptureSink
+from inference.decoding import TypedBodies, encode, parse_json, unwrap
+from inference.model_loader import Source
+from inference.observability import count_by, logger, metrics
+from inference.runtime import OnnxModel, Output, SklearnModel
+from inference.settings import Settings
+from inference.validation import MAX_ISSUES, FeatureReader, Issue, RequestError, Rows
+from training import metric_names
+from training.artifact import Artifact
+from training.capture_record import record_line
+
+UNSCORABLE = "the model's output for this input is not a finite number: values far outside the training data?"
+
+
+class Predictor:
+    """A verified artifact, its runtime, the compiled input checks and the capture sink."""
+
+    def __init__(self, art: Artifact, model: OnnxModel | SklearnModel, settings: Settings, source: Source,
+                 capture: CaptureSink) -> None:
+        meta = art.metadata
+        self.model = model
+        self.capture = capture
+        self.max_batch = settings.max_batch
+        self.model_name = settings.model_name or meta.model_name
+        self.model_version = settings.model_version or meta.model_version
+        self.schema = meta.feature_schema
+        self.reader = FeatureReader(meta.feature_schema, strict_categories=settings.strict_categories)
+        self.bodies = TypedBodies(meta.feature_schema, settings.max_batch)
+        self.classes = meta.classes if meta.task != "regression" else None
+        self._class_array = np.array(self.classes, dtype=object) if self.classes else None
+        self.info = {
+            "model_name": self.model_name, "model_version": self.model_version,
+            "model_package_arn": settings.model_package_arn or None, "task": meta.task, "classes": self.classes,
+            "metrics": meta.metrics, "feature_schema": meta.feature_schema.model_dump(mode="json"),
+            "created_at": meta.created_at, "library_versions": meta.library_versions,
+            "runtime": model.name, "runtime_version": model.version,
+            "source": f"{source.kind}: {source.location}", "onnx": meta.onnx.model_dump(mode="json"),
+            "hyperparameters": meta.hyperparameters, "training_data_sha256": meta.training_data_sha256,
+        }
+
+    def predict_one(self, body: bytes, request_id: str) -> tuple[bytes, list[bytes]]:
+        """POST /predict: the response body and the capture lines to send."""
+        start = time.perf_counter()
+        values = self.bodies.one(body)
+        if values is not None:
+            rows = self.reader.from_values(values)
+        else:
+            features = unwrap(parse_json(body), "features", dict, "an object of feature values")
+            rows = self.reader.read([features], ("body", "features"), indexed=False)
+        return self._answer(rows, batch=False, start=start, request_id=request_id)
+
+    def predict_batch(self, body: bytes, request_id: str) -> tuple[bytes, list[bytes]]:
+        """POST /predict/batch: all rows in one vectorised call."""
+        start = time.perf_counter()
+        values = self.bodies.batch(body)
+        rows = self.reader.from_values(values) if values is not None else self._read_batch(body)
+        return self._answer(rows, batch=True, start=start, request_id=request_id)
+
+    def _read_batch(self, body: bytes) -> Rows:
+        """The lenient path: every problem of every row named."""
+        instances = unwrap(parse_json(body), "instances", list, "an array of feature objects")
+        where = ("body", "instances")
+        if not instances:
+            raise RequestError(422, [Issue(where, "at least one instance is required", "value_error.empty")], "validation")
+        if len(instances) > self.max_batch:
+            message = f"{len(instances)} instances exceed the limit of {self.max_batch} (MAX_BATCH): split the batch"
+            raise RequestError(413, [Issue(where, message, "value_error.too_large")], "too_large")
+        return self.reader.read(instances, where, indexed=True)
+
+    def _answer(self, rows: Rows, *, batch: bool, start: float, request_id: str) -> tuple[bytes, list[bytes]]:
+        """Run the model, build the response body, count the metrics, pick the rows to capture."""
+        out = self._run(rows, ("body", "instances") if batch else ("body", "features"), indexed=batch)
+        labels, probabilities = self._format(out)
+        if batch:
+            response: dict[str, Any] = {"predictions": labels}
+            if probabilities is not None:
+                response["probabilities"] = probabilities
+            response["count"] = len(labels)
+        else:
+            response = {"prediction": labels[0]}
+            if probabilities is not None:
+                response["probabilities"] = probabilities[0]
+        response["model_version"] = self.model_version
+        response["request_id"] = request_id
+        if rows.warnings:  # only unseen categories so far: counted in the logs (Logs Insights), not a metric
+            response["warnings"] = rows.warnings
+            logger.info("unseen categories accepted", extra={"count": len(rows.warnings), "request_id": request_id})
+        content = encode(response)
+        metrics.add_metric(name=metric_names.PREDICTION_LATENCY_MS, unit=MetricUnit.Milliseconds,
+                           value=(time.perf_counter() - start) * 1000.0)
+        metrics.add_metric(name=metric_names.PREDICTIONS, unit=MetricUnit.Count, value=len(labels))
+        if self.classes is not None:
+            counts = np.bincount(out.values, minlength=len(self.classes))
+            count_by(metric_names.PREDICTIONS_BY_CLASS, metric_names.DIM_CLASS,
+                     {self.classes[k]: int(counts[k]) for k in np.flatnonzero(counts)})
+        return content, self._capture_lines(rows, labels, probabilities, request_id)
+
+    def _run(self, rows: Rows, prefix: tuple[str, ...], indexed: bool) -> Output:
+        """The model's output; a row it cannot score (a non-finite output) is the caller's 422, not a NaN."""
+        out = self.model.run(rows.X)
+        scores = out.proba if out.proba is not None else out.values
+        if not np.isfinite(scores).all():
+            bad = np.flatnonzero(~np.isfinite(scores.reshape(len(scores), -1)).all(axis=1))
+            raise RequestError(422, [Issue(prefix + ((int(i),) if indexed else ()), UNSCORABLE, "value_error.model_output")
+                                     for i in bad[:MAX_ISSUES]], "validation")
+        return out
+
+    def _format(self, out: Output) -> tuple[list[Any], list[dict[str, float]] | None]:
+        """Labels by one fancy-index into the classes; probabilities from one tolist(), zipped per row."""
+        if self._class_array is None:
+            return out.values.tolist(), None
+        labels = self._class_array[out.values].tolist()
+        classes = self.classes
+        return labels, [dict(zip(classes, row)) for row in out.proba.tolist()]
+
+    def _capture_lines(self, rows: Rows, labels: list[Any], probabilities: list[dict[str, float]] | None,
+                       request_id: str) -> list[bytes]:
+        sampled = self.capture.sampled(len(labels))
+        if not sampled:
+            return []
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return [record_line(time=now, request_id=request_id, model_name=self.model_name,
+                            model_version=self.model_version, features=rows.features(i), prediction=labels[i],
+                            probability=probabilities[i] if probabilities is not None else None)
+                for i in sampled]
