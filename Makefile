@@ -54,5 +54,10 @@ image-check: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(PY) bench/image_size.py --write-lock
 
+# Deploys every stack with the current code, keeping the live model (promotions: python -m training.promote).
+MODEL_NAME ?= $(shell $(PY) -c 'import json; print(json.load(open("cdk.json"))["context"].get("model_name", "breast-cancer"))')
+deploy: synth
+	$(PY) -m training.promote deploy --model-name $(MODEL_NAME)
+
 clean:
 	rm -rf cdk.out .build .demo .bench .pytest_cache

@@ -83,3 +83,8 @@ def malformed_requests(example: dict) -> list[tuple[str, bytes]]:
         ("/predict/batch", json.dumps({"instances": []}).encode()),
         ("/predict/batch", json.dumps({"instances": [example, missing]}).encode()),
     ]
+
+
+def get_json(url: str, path: str) -> dict:
+    response = httpx.get(f"{url}{path}", timeout=10)
+    return {"status_code": response.status_code, **response.json()}

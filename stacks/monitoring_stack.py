@@ -22,6 +22,7 @@ from stacks.shared_buckets import SharedBuckets
 from stacks.storage_stack import StorageStack
 from stacks.training_stack import TrainingStack
 from training import metric_names
+from training.retraining import drift_alarm_pattern, retraining_input
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -120,8 +121,9 @@ class MonitoringStack(Stack):
                 "DatasetDrift", f"The drift check found dataset drift for {config.model_name}",
                 cloudwatch.Metric(namespace=metric_names.NAMESPACE, metric_name=metric_names.DRIFT_DATASET,
                                   dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name},
-                                  statistic="Maximum", period=Duration.minutes(config.drift_period_minutes)),
-                1),
+                                  statistic=metric_names.DRIFT_ALARM_STATISTIC,
+                                  period=Duration.minutes(config.drift_period_minutes)),
+                metric_names.DRIFT_ALARM_THRESHOLD),
             "api_5xx": alarm("Api5xxRate", f"API 5xx responses above {config.error_rate_alarm_percent}% of requests",
                              error_rate, config.error_rate_alarm_percent, periods=3, datapoints=2,
                              operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD),
@@ -144,23 +146,17 @@ class MonitoringStack(Stack):
 
     def _retrain_rule(self, config: Config, training: TrainingStack) -> events.Rule:
         """Dataset drift alarm → a training run on the configured data (refresh it before the drift builds up)."""
+        pattern = drift_alarm_pattern(self.alarms["drift"].alarm_arn)
         return events.Rule(
             self, "RetrainOnDrift",
             description="Start the training pipeline when the dataset drift alarm goes to ALARM",
             event_pattern=events.EventPattern(
-                source=["aws.cloudwatch"],
-                detail_type=["CloudWatch Alarm State Change"],
-                resources=[self.alarms["drift"].alarm_arn],
-                detail={"state": {"value": ["ALARM"]}},
-            ),
+                source=pattern["source"], detail_type=pattern["detail-type"], resources=pattern["resources"],
+                detail=pattern["detail"]),
             targets=[targets.SfnStateMachine(
                 training.state_machine, retry_attempts=3,
-                input=events.RuleTargetInput.from_object({
-                    "model_name": config.model_name,
-                    "data_uri": training.default_data_uri,
-                    "target": config.target,
-                    "trigger": "drift-alarm",
-                }),
+                input=events.RuleTargetInput.from_object(retraining_input(
+                    model_name=config.model_name, data_uri=training.default_data_uri, target=config.target)),
             )],
         )
 

@@ -27,3 +27,7 @@ DRIFT_ROWS_CHECKED = "RowsChecked"
 DRIFT_ROWS_REJECTED = "RowsRejected"
 DRIFT_QUALITY_ISSUES = "DataQualityIssues"
 DRIFT_INSUFFICIENT_DATA = "InsufficientData"
+
+# The dataset-drift alarm: the drift check publishes DatasetDrift 1 or 0 per run, so one datapoint ≥ 1 alarms.
+DRIFT_ALARM_THRESHOLD = 1
+DRIFT_ALARM_STATISTIC = "Maximum"

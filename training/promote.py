@@ -3,6 +3,10 @@
     python -m training.promote promote  --model-name X --version N [--dry-run]
     python -m training.promote rollback --model-name X [--stop] [--canary] [--dry-run]
     python -m training.promote status   --model-name X
+    python -m training.promote deploy   --model-name X [--dry-run]
+
+`deploy` deploys every stack (new code, new configuration) keeping the live model: a deploy
+without the model context would put the function back to "no model promoted".
 
 Promotion deploys the serving and monitoring stacks with the registry entry as CDK context,
 so CloudFormation publishes a new function version and CodeDeploy shifts the `live` alias by
@@ -78,8 +82,12 @@ def model_context(version: ModelVersion) -> dict[str, str]:
 
 
 def deploy_command(stacks: Sequence[str], context: Mapping[str, str], *, cdk: str = CDK) -> list[str]:
-    """`cdk deploy` of just these stacks with the context values; no prompt (CodeDeploy is the safety net)."""
-    command = [cdk, "deploy", *stacks, "--exclusively"]
+    """`cdk deploy` of these stacks with the context values; no prompt (CodeDeploy is the safety net).
+
+    Not --exclusively: the stacks they depend on (storage holds the image asset) deploy too, as
+    no-ops unless the code changed, so a new image is always published before a function uses it.
+    """
+    command = [cdk, "deploy", *stacks]
     for key, value in context.items():
         command += ["-c", f"{key}={value}"]
     return command + ["--require-approval", "never"]
@@ -99,7 +107,7 @@ def project_name(cdk_json: Path = REPO_ROOT / "cdk.json") -> str:
 
 def run_cdk(command: list[str]) -> int:
     """Run the CDK CLI from the repository root (where cdk.json is)."""
-    env = os.environ | {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1"}
+    env = os.environ | {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     return subprocess.run(command, cwd=REPO_ROOT, env=env, check=False).returncode
 
 
@@ -275,6 +283,23 @@ def rollback(clients: Clients, model_name: str, stacks: Sequence[str], *, dry_ru
                    extra_context=extra, history=history)
 
 
+def deploy_keeping_live(clients: Clients, model_name: str, *, dry_run: bool, runner: Runner) -> dict[str, Any]:
+    """Deploy all stacks with the live version's context (none promoted yet: no model context)."""
+    try:
+        live = history_for_model(clients, model_name).live()
+    except PromotionError:
+        live = []
+    context = model_context(approved_version(clients, model_name, live[-1])) if live else {}
+    command = deploy_command(["--all"], context)
+    result = {"action": "deploy", "model_name": model_name, "version": live[-1] if live else None, "command": command}
+    if dry_run:
+        return result | {"dry_run": True}
+    code = runner(command)
+    if code != 0:
+        raise PromotionError(f"cdk deploy failed (exit {code}); see the stack events")
+    return result
+
+
 def stop(clients: Clients, serving_stack: str, *, dry_run: bool) -> dict[str, Any]:
     """Stop the in-progress canary; CodeDeploy points `live` back at the previous version."""
     outputs = stack_outputs(clients.cloudformation, serving_stack)
@@ -310,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("promote", "deploy an Approved registry version"),
                        ("rollback", "deploy the previously promoted version, or --stop the running canary"),
-                       ("status", "show the live version, canary weights and the promotion history")):
+                       ("status", "show the live version, canary weights and the promotion history"),
+                       ("deploy", "deploy all stacks (new code or configuration), keeping the live model")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--model-name", required=True)
         p.add_argument("--project-name", default=None, help="stack name prefix (default: cdk.json project_name)")
@@ -336,6 +362,8 @@ def main(argv: list[str] | None = None, *, clients: Clients | None = None, runne
             result = promote(clients, args.model_name, args.version, stacks, dry_run=args.dry_run, runner=runner)
         elif args.command == "rollback" and args.stop:
             result = stop(clients, stacks[0], dry_run=args.dry_run)
+        elif args.command == "deploy":
+            result = deploy_keeping_live(clients, args.model_name, dry_run=args.dry_run, runner=runner)
         elif args.command == "rollback":
             result = rollback(clients, args.model_name, stacks, dry_run=args.dry_run, runner=runner, canary=args.canary)
         else:

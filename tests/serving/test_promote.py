@@ -53,7 +53,7 @@ def test_deploy_command_names_the_stacks_and_passes_the_registry_entry():
     version = registry.ModelVersion(model_name=MODEL, version=3, arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/breast-cancer/3",
                                     approval_status="Approved", model_data_url="s3://b/m/model.tar.gz", sha256="ab" * 32, metrics={})
     assert promote.deploy_command(STACKS, promote.model_context(version)) == [
-        "node_modules/.bin/cdk", "deploy", "serverless-mlops-serving", "serverless-mlops-monitoring", "--exclusively",
+        "node_modules/.bin/cdk", "deploy", "serverless-mlops-serving", "serverless-mlops-monitoring",
         "-c", "model_package_arn=arn:aws:sagemaker:us-east-1:123456789012:model-package/breast-cancer/3",
         "-c", "model_version=3", "-c", "model_data_url=s3://b/m/model.tar.gz", "-c", f"model_sha256={'ab' * 32}",
         "--require-approval", "never",
@@ -114,6 +114,25 @@ def test_rollback_deploys_the_previous_version_all_at_once(aws, capsys):
     capsys.readouterr()
     assert promote.main(["rollback", "--model-name", MODEL, "--canary"], clients=aws, runner=cdk) == 1
     assert "version 1 is the only one promoted" in capsys.readouterr().err
+
+
+def test_deploy_keeps_the_live_model(aws, capsys):
+    cdk = FakeCdk()
+    for version in ("1", "2"):
+        assert promote.main(["promote", "--model-name", MODEL, "--version", version], clients=aws, runner=cdk) == 0
+    assert promote.main(["deploy", "--model-name", MODEL], clients=aws, runner=cdk) == 0
+    command = cdk.commands[-1]
+    assert command[2] == "--all"
+    assert _context(command)["model_version"] == "2" and _context(command)["model_sha256"] == "2" * 64
+
+
+def test_deploy_before_any_promotion_deploys_no_model(aws, capsys):
+    cdk = FakeCdk()
+    assert promote.main(["deploy", "--model-name", MODEL], clients=aws, runner=cdk) == 0
+    (command,) = cdk.commands
+    assert command[:3] == ["node_modules/.bin/cdk", "deploy", "--all"] and _context(command) == {}
+    assert promote.main(["deploy", "--model-name", MODEL], clients=aws, runner=FakeCdk(exit_code=2)) == 1
+    assert "cdk deploy failed (exit 2)" in capsys.readouterr().err
 
 
 def test_history_replays_promotions_and_rollbacks_as_a_stack():

@@ -138,7 +138,7 @@ def test_drift_alarm_starts_retraining_when_configured(variant_app):
     target = rules[0]["Targets"][0]
     assert "StateMachine" in json.dumps(target["Arn"])
     run_input = json.dumps(target["Input"])
-    assert "datasets/breast-cancer/train.csv" in run_input and '\\"target\\":\\"target\\"' in run_input
+    assert "datasets/breast-cancer/train.csv" in run_input and '\\"target\\":\\"diagnosis\\"' in run_input
 
 
 def test_variant_schedule_sets_the_drift_alarm_period(variant_app):

@@ -134,7 +134,7 @@ def test_a_bare_start_takes_every_default(prepare):
     args = prepare({})
     assert args["model_name"] == "breast-cancer"
     assert args["data_uri"] == "s3://bucket/datasets/breast-cancer/train.csv"
-    assert args["target"] == "target" and args["task"] is None and args["categorical"] == []
+    assert args["target"] == "diagnosis" and args["task"] is None and args["categorical"] == []
     assert args["run_id"] == "8f14e45f-ceea-467a-9575-5a2c1ea7d2a9"
     assert args["training_job_name"] == "breast-cancer-8f14e45f-ceea-467a-9575-5a2c1ea7d2a9"
     assert args["output_uri"] == "s3://bucket/models/breast-cancer/8f14e45f-ceea-467a-9575-5a2c1ea7d2a9/"

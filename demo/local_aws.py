@@ -1,0 +1,79 @@
+"""The deployed resources, made on the embedded AWS: buckets, the capture stream, and each function's environment.
+
+Names and environment variables mirror what the stacks give the functions (stacks/*.py), so the
+handlers run here exactly as configured there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+
+from training.registry import ModelVersion
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    model_name: str
+    prefix: str = "mlops-local"
+
+    @property
+    def data_bucket(self) -> str:
+        return f"{self.prefix}-data"
+
+    @property
+    def artifacts_bucket(self) -> str:
+        return f"{self.prefix}-artifacts"
+
+    @property
+    def capture_bucket(self) -> str:
+        return f"{self.prefix}-capture"
+
+    @property
+    def reports_bucket(self) -> str:
+        return f"{self.prefix}-reports"
+
+    @property
+    def capture_stream(self) -> str:
+        return f"{self.prefix}-capture"
+
+    @property
+    def capture_prefix(self) -> str:
+        return f"capture/{self.model_name}/"
+
+    def create(self) -> None:
+        """Buckets and the Firehose stream into the capture bucket (moto delivers on each put)."""
+        s3 = boto3.client("s3")
+        for bucket in (self.data_bucket, self.artifacts_bucket, self.capture_bucket, self.reports_bucket):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        boto3.client("firehose").create_delivery_stream(
+            DeliveryStreamName=self.capture_stream, DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{self.capture_bucket}",
+                "Prefix": self.capture_prefix, "CompressionFormat": "UNCOMPRESSED",
+                "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
+            })
+
+    def pipeline_env(self) -> dict[str, str]:
+        return {"DATA_BUCKET": self.data_bucket, "ARTIFACTS_BUCKET": self.artifacts_bucket,
+                "REPORTS_BUCKET": self.reports_bucket}
+
+    def serving_env(self, live: ModelVersion) -> dict[str, str]:
+        """The inference function's environment after `promote` deployed this registry version."""
+        return {"MODEL_NAME": self.model_name, "MODEL_VERSION": str(live.version), "MODEL_PACKAGE_ARN": live.arn,
+                "MODEL_DATA_URL": live.model_data_url, "MODEL_SHA256": live.sha256,
+                "CAPTURE_STREAM": self.capture_stream, "CAPTURE_SAMPLE_RATE": "1.0"}
+
+    def drift_env(self, live: ModelVersion) -> dict[str, str]:
+        return {"MODEL_NAME": self.model_name, "MODEL_DATA_URL": live.model_data_url, "MODEL_SHA256": live.sha256,
+                "CAPTURE_BUCKET": self.capture_bucket, "CAPTURE_PREFIX": "capture/",
+                "REPORTS_BUCKET": self.reports_bucket, "CHECKPOINT_KEY": f"drift/{self.model_name}/checkpoints",
+                "MIN_ROWS": "500"}
+
+
+def scheduled_event(time: str, rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/drift-check") -> dict:
+    """An EventBridge scheduled event as the drift schedule delivers it."""
+    return {"version": "0", "id": "7bf73129-1428-4cd3-a780-95db273d1602", "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": "123456789012", "time": time, "region": "us-east-1",
+            "resources": [rule_arn], "detail": {}}

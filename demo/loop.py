@@ -1,0 +1,150 @@
+"""The loop's steps in order, shared by `make demo` (which prints them) and the end-to-end test (which asserts each hand-over)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+
+from demo import traffic
+from demo.lambda_context import LocalContext
+from demo.local_aws import LocalDeployment, scheduled_event
+from demo.local_pipeline import PipelineRun, run_pipeline
+from demo.local_server import prediction_api
+from training import registry
+from training.dataset import read_csv
+from training.registry import ModelVersion
+
+MODEL_NAME = "breast-cancer"
+DATA_KEY = f"datasets/{MODEL_NAME}/train.csv"
+# The drifted segment: the tumour-size features read 30 % larger, as after a scanner recalibration.
+DRIFTED_FEATURES = ("mean_radius", "mean_perimeter", "mean_area")
+DRIFT_FACTOR = 1.3
+SEGMENT_ROWS = 800  # above the drift check's 500-row minimum
+BATCH_SIZE = 100
+SINGLES = 200
+
+Step = Callable[[str], contextlib.AbstractContextManager]
+
+
+@dataclass
+class LoopResult:
+    deployment: LocalDeployment
+    first_run: PipelineRun
+    approved: ModelVersion
+    live: ModelVersion
+    health: dict
+    normal_traffic: traffic.TrafficResult
+    first_check: dict
+    drifted_traffic: traffic.TrafficResult
+    second_check: dict
+    captured_objects: int
+    html_report: Path | None
+    retraining: PipelineRun | None
+    versions: list[ModelVersion] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def feature_rows(csv_path: Path, target: str) -> list[dict[str, float]]:
+    table = read_csv(csv_path)
+    names = [n for n in table.header if n != target]
+    columns = [table.column(n) for n in names]
+    return [dict(zip(names, (float(v) for v in values))) for values in zip(*columns)]
+
+
+def drifted(rows: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [row | {name: row[name] * DRIFT_FACTOR for name in DRIFTED_FEATURES} for row in rows]
+
+
+def segment_requests(rows: list[dict], rng: random.Random) -> list[tuple[str, bytes]]:
+    """SINGLES single predictions, the rest in batches, plus one of each malformed request."""
+    sample = [rng.choice(rows) for _ in range(SEGMENT_ROWS)]
+    requests = traffic.single_requests(sample[:SINGLES]) + traffic.batch_requests(sample[SINGLES:], BATCH_SIZE)
+    requests += traffic.malformed_requests(sample[0])
+    rng.shuffle(requests)
+    return requests
+
+
+def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
+    """The drift-check handler on a scheduled event, with the function's environment."""
+    os.environ.update(deployment.drift_env(live))
+    from drift_check import app as drift_app  # its clients are created at import, after the endpoint is set
+
+    event = scheduled_event(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return drift_app.handler(event, LocalContext("drift-check"))
+
+
+def count_objects(bucket: str, prefix: str) -> int:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sum(len(page.get("Contents", [])) for page in pages)
+
+
+def copy_html(report_uri: str, dest: Path) -> Path | None:
+    """The HTML page written beside the JSON report."""
+    bucket, _, key = report_uri.removeprefix("s3://").partition("/")
+    html_key = key.removesuffix(".json") + ".html"
+    with contextlib.suppress(Exception):
+        boto3.client("s3").download_file(bucket, html_key, str(dest))
+        return dest
+    return None
+
+
+def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: random.Random) -> LoopResult:
+    deployment = LocalDeployment(MODEL_NAME)
+    with step("create the buckets and the capture stream; upload the training data"):
+        deployment.create()
+        os.environ.update(deployment.pipeline_env())
+        boto3.client("s3").upload_file(str(csv_path), deployment.data_bucket, DATA_KEY)
+    data_uri = f"s3://{deployment.data_bucket}/{DATA_KEY}"
+
+    with step("training pipeline: validate → train (SageMaker container contract) → evaluate → register"):
+        first = run_pipeline(model_name=MODEL_NAME, run_id="run-1", data_uri=data_uri, target=target, workdir=workdir)
+        print(f"  validation: {first.validation['rows']} rows, task {first.validation['task']}; "
+              f"model {first.model_data_url}", flush=True)
+        print(f"  evaluation: {json.dumps(first.evaluation['candidate'])}; {first.evaluation['reason']}", flush=True)
+        print(f"  registered: {first.registration}", flush=True)
+    if not first.registered:
+        raise RuntimeError(f"the first candidate was not registered: {first.evaluation['reason']}")
+
+    sagemaker = boto3.client("sagemaker")
+    version = first.registration["model_package_version"]
+    with step(f"approve v{version} in the Model Registry and promote it"):
+        approved = registry.approve(sagemaker, MODEL_NAME, version, "approved by make demo")
+        live = registry.resolve(sagemaker, MODEL_NAME, version)
+        print(f"  the function's configuration now names v{live.version}, sha256 {live.sha256[:12]}…", flush=True)
+
+    rows = feature_rows(csv_path, target)
+    with prediction_api(deployment.serving_env(live), workdir / "api.log") as url:
+        health = traffic.get_json(url, "/health")
+        print(f"  API on {url}: {health}", flush=True)
+        with step(f"send normal traffic ({SEGMENT_ROWS} rows: single, batch and malformed requests)"):
+            normal = traffic.send(url, segment_requests(rows, rng))
+        with step("drift check on a scheduled event (normal traffic)"):
+            first_check = drift_check(deployment, live)
+            print(f"  {first_check['status']}: {first_check.get('rows_checked')} rows", flush=True)
+        with step(f"send a drifted segment ({', '.join(DRIFTED_FEATURES)} × {DRIFT_FACTOR})"):
+            drifted_traffic = traffic.send(url, segment_requests(drifted(rows), rng))
+    with step("drift check on a scheduled event (drifted traffic)"):
+        second_check = drift_check(deployment, live)
+        print(f"  {second_check['status']}: drifted {second_check.get('drifted_features')}", flush=True)
+
+    retraining = None
+    if second_check.get("dataset_drift"):
+        with step("drift found: retraining, the candidate evaluated against production"):
+            retraining = run_pipeline(model_name=MODEL_NAME, run_id="run-2", data_uri=data_uri, target=target,
+                                      workdir=workdir)
+    return LoopResult(
+        deployment=deployment, first_run=first, approved=approved, live=live, health=health,
+        normal_traffic=normal, first_check=first_check, drifted_traffic=drifted_traffic, second_check=second_check,
+        captured_objects=count_objects(deployment.capture_bucket, deployment.capture_prefix),
+        html_report=copy_html(second_check["report_uri"], workdir / "drift-report.html") if second_check.get("report_uri") else None,
+        retraining=retraining, versions=registry.list_versions(sagemaker, MODEL_NAME),
+    )
+
+

@@ -1,0 +1,90 @@
+"""`make demo`: the whole loop on one machine, against an embedded AWS (moto server on 127.0.0.1).
+
+upload data → validate → train (SageMaker's container contract, in a subprocess) → evaluate →
+register → approve → promote → serve with uvicorn → real HTTP traffic, captured through Firehose →
+drift check on an EventBridge scheduled event → a drifted segment → drift found → retraining →
+the new candidate evaluated against production. Same handlers and modules as the cloud.
+"""
+from __future__ import annotations
+
+import random
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambda")]  # run by path, like /var/task in the image
+
+import os  # noqa: E402
+
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the demo prints its own progress
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMLOps")
+
+from demo import traffic  # noqa: E402
+from demo.data import TARGET, write_breast_cancer_csv  # noqa: E402
+from demo.emulator import embedded_aws  # noqa: E402
+from demo.loop import LoopResult, run_loop  # noqa: E402
+
+WORKDIR = REPO_ROOT / ".demo"
+
+
+@contextmanager
+def step(title: str):
+    print(f"→ {title} …", flush=True)
+    started = time.perf_counter()
+    yield
+    print(f"  done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def summary(result: LoopResult) -> None:
+    print("\n" + "=" * 78)
+    print("summary")
+    print("=" * 78)
+    print("model versions in the registry:")
+    for v in result.versions:
+        metrics = ", ".join(f"{k} {val:.4f}" for k, val in sorted(v.metrics.items()))
+        print(f"  v{v.version}  {v.approval_status:<22} {metrics}")
+    print(f"live model: v{result.live.version} ({result.live.model_data_url})")
+    for name, t in (("normal traffic", result.normal_traffic), ("drifted traffic", result.drifted_traffic)):
+        p = t.percentiles()
+        print(f"{name}: {sum(t.statuses.values())} requests, {t.rows_predicted} rows predicted, "
+              f"{t.client_errors} rejected with 4xx (sent malformed on purpose), {t.server_errors} 5xx; "
+              f"latency p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms")
+    for label, check in (("drift check after normal traffic", result.first_check),
+                         ("drift check after drifted traffic", result.second_check)):
+        print(f"{label}: status {check['status']}, dataset drift {check.get('dataset_drift')}, "
+              f"{check.get('rows_checked', 0)} rows checked, drifted: {', '.join(check.get('drifted_features', [])) or '-'}")
+    print(f"captured records in the capture bucket: {result.captured_objects} objects under "
+          f"s3://{result.deployment.capture_bucket}/{result.deployment.capture_prefix}")
+    print(f"drift reports: {result.first_check.get('report_uri')}\n               {result.second_check.get('report_uri')}")
+    print(f"HTML drift page (copied from the reports bucket): {result.html_report}")
+    if result.retraining:
+        ev = result.retraining.evaluation
+        print(f"retraining {result.retraining.run_id}: candidate {ev['primary_metric']} "
+              f"{ev['candidate'].get(ev['primary_metric'], float('nan')):.4f} vs production "
+              f"{(ev['production'] or {}).get(ev['primary_metric'], float('nan')):.4f}: "
+              f"{'passed → registered v' + str(result.retraining.registration['model_package_version']) if ev['passed'] else 'rejected'}"
+              f" ({ev['reason']})")
+    print(f"\nwhole loop: {result.seconds:.1f} s; files in {WORKDIR}")
+
+
+def main() -> int:
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    WORKDIR.mkdir(parents=True)
+    started = time.perf_counter()
+    with embedded_aws() as endpoint:
+        print(f"embedded AWS (moto server) on {endpoint}; boto3 reaches it through AWS_ENDPOINT_URL\n")
+        csv_path = write_breast_cancer_csv(WORKDIR / "breast_cancer.csv")
+        result = run_loop(csv_path=csv_path, target=TARGET, workdir=WORKDIR, step=step, rng=random.Random(7))
+    result.seconds = time.perf_counter() - started
+    summary(result)
+    print(f"\nfinished at {datetime.now(UTC):%H:%M:%S} UTC")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Scheduled drift check: captured requests vs the production model's training baseline."""

@@ -1,0 +1,115 @@
+"""Lambda handler for the scheduled drift check (EventBridge): report to S3, metrics to CloudWatch (EMF).
+
+Environment: CAPTURE_BUCKET, CAPTURE_PREFIX ("capture/"; files are read under <prefix><MODEL_NAME>/),
+REPORTS_BUCKET, MODEL_NAME, MODEL_DATA_URL (empty: no model promoted), MODEL_SHA256, MIN_ROWS (500),
+CHECKPOINT_KEY (prefix in the reports bucket, "drift/checkpoints"), DRIFT_ALPHA (0.05),
+CHECKPOINT_EVERY_FILES (10), STOP_MARGIN_SECONDS (60), DRIFT_WORKERS (the CPUs available).
+"""
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from drift_check.file_counts import available_cpus
+from drift_check.model_source import ProductionModel, load_model
+from drift_check.window_check import Settings, run_check
+from training import metric_names as mn
+from training.stats_compare import Thresholds
+
+logger = Logger()
+metrics = Metrics(namespace=mn.NAMESPACE)
+tracer = Tracer()
+s3 = boto3.client("s3")
+
+
+def settings_from_env() -> Settings:
+    """The function's configuration; a missing or malformed variable fails with its name."""
+    def required(name: str) -> str:
+        value = os.environ.get(name, "").strip()
+        if not value:
+            raise RuntimeError(f"environment variable {name} is not set")
+        return value
+
+    def number(name: str, default: str, kind: type = int) -> Any:
+        raw = os.environ.get(name, default)
+        try:
+            return kind(raw)
+        except ValueError:
+            raise RuntimeError(f"environment variable {name} must be a {kind.__name__}, got {raw!r}") from None
+
+    model_name = required("MODEL_NAME")
+    capture_prefix = os.environ.get("CAPTURE_PREFIX", "capture/").strip("/")
+    checkpoint_prefix = os.environ.get("CHECKPOINT_KEY", "drift/checkpoints").strip("/")
+    return Settings(
+        capture_bucket=required("CAPTURE_BUCKET"),
+        capture_prefix=f"{capture_prefix}/{model_name}/" if capture_prefix else f"{model_name}/",
+        reports_bucket=required("REPORTS_BUCKET"),
+        checkpoint_key=f"{checkpoint_prefix}/{model_name}.json",
+        model_name=model_name,
+        thresholds=Thresholds(alpha=number("DRIFT_ALPHA", "0.05", float), min_rows=number("MIN_ROWS", "500")),
+        checkpoint_every=number("CHECKPOINT_EVERY_FILES", "10"),
+        stop_margin_ms=number("STOP_MARGIN_SECONDS", "60") * 1000,
+        workers=max(1, number("DRIFT_WORKERS", str(available_cpus()))),
+    )
+
+
+@tracer.capture_method
+def production_model() -> ProductionModel | None:
+    url = os.environ.get("MODEL_DATA_URL", "").strip()
+    if not url:
+        return None
+    return load_model(s3, url, os.environ.get("MODEL_SHA256", "").strip())
+
+
+def publish_metrics(report: dict[str, Any], model_name: str, model_version: str) -> None:
+    """Dataset metrics on the handler's Metrics; per-feature PSI and drift flag with a Feature dimension."""
+    metrics.add_dimension(mn.DIM_MODEL_NAME, model_name)
+    metrics.add_dimension(mn.DIM_MODEL_VERSION, model_version)
+    metrics.add_dimensions(**{mn.DIM_MODEL_NAME: model_name})  # also per model across versions, for alarms
+    insufficient = report["status"] in ("insufficient_data", "no_data")
+    metrics.add_metric(name=mn.DRIFT_INSUFFICIENT_DATA, unit=MetricUnit.Count, value=int(insufficient))
+    metrics.add_metric(name=mn.DRIFT_ROWS_CHECKED, unit=MetricUnit.Count, value=report["rows_checked"])
+    metrics.add_metric(name=mn.DRIFT_ROWS_REJECTED, unit=MetricUnit.Count, value=report["rows_rejected"])
+    metrics.add_metric(name=mn.DRIFT_QUALITY_ISSUES, unit=MetricUnit.Count, value=len(report["quality"]["issues"]))
+    if insufficient:
+        return  # no verdict to publish: a 0 would read as "checked, no drift"
+    metrics.add_metric(name=mn.DRIFT_DATASET, unit=MetricUnit.Count, value=int(report["dataset_drift"]))
+    metrics.add_metric(name=mn.DRIFT_SHARE, unit=MetricUnit.Percent, value=100 * report["drift_share"])
+    for feature, entry in report["features"].items():
+        if entry["status"] != "tested":
+            continue
+        per_feature = EphemeralMetrics(namespace=mn.NAMESPACE)
+        per_feature.add_dimension(mn.DIM_MODEL_NAME, model_name)
+        per_feature.add_dimension(mn.DIM_MODEL_VERSION, model_version)
+        per_feature.add_dimension(mn.DIM_FEATURE, feature)
+        per_feature.add_metric(name=mn.DRIFT_FEATURE_PSI, unit=MetricUnit.NoUnit, value=entry["psi"])
+        per_feature.add_metric(name=mn.DRIFT_FEATURE_FLAG, unit=MetricUnit.Count, value=int(entry["drift"]))
+        per_feature.flush_metrics()
+
+
+def response(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("status", "dataset_drift", "drifted_features", "drift_share", "rows_checked", "rows_rejected", "report_uri")
+    return {k: report[k] for k in keys if k in report}
+
+
+@logger.inject_lambda_context(log_event=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = settings_from_env()
+    model = production_model()
+    now = datetime.now(UTC)
+    result = run_check(s3, settings, model, now, remaining_ms=context.get_remaining_time_in_millis)
+    if result["status"] == "partial":
+        logger.warning("stopped before the end of the window; the next run resumes", extra=result)
+        return result
+    if model is not None:
+        publish_metrics(result, model.name, model.version)
+    logger.info("drift check done", extra=response(result))
+    return response(result)

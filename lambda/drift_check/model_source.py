@@ -1,0 +1,57 @@
+"""The production model's baseline, downloaded and verified once per execution environment.
+
+Only metadata.json and baseline.json are read: the drift check never unpickles the model.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from training.artifact import TARBALL, Metadata, sha256_file, unpack
+
+
+@dataclass(frozen=True)
+class ProductionModel:
+    url: str
+    sha256: str
+    metadata: Metadata
+    baseline: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.metadata.model_name
+
+    @property
+    def version(self) -> str:
+        return self.metadata.model_version
+
+
+_CACHE: dict[tuple[str, str], ProductionModel] = {}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise ValueError(f"MODEL_DATA_URL must look like s3://bucket/key/model.tar.gz, got {url!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def load_model(s3: Any, url: str, sha256: str) -> ProductionModel:
+    """Download model.tar.gz, check its sha256 and manifest (training.artifact.unpack), keep the result."""
+    cached = _CACHE.get((url, sha256))
+    if cached is not None:
+        return cached
+    bucket, key = parse_s3_url(url)
+    with tempfile.TemporaryDirectory(prefix="drift-model-") as tmp:
+        tarball = Path(tmp) / TARBALL
+        s3.download_file(bucket, key, str(tarball))
+        artifact = unpack(tarball, Path(tmp) / "model", expected_sha256=sha256 or None)
+        # The tarball's own hash identifies the baseline a checkpoint was counted with, set or not.
+        model = ProductionModel(url=url, sha256=sha256_file(tarball), metadata=artifact.metadata,
+                                baseline=artifact.baseline())
+    _CACHE.clear()  # one production model at a time
+    _CACHE[(url, sha256)] = model
+    return model
