@@ -2,24 +2,28 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 
 from demo import traffic
 from demo.lambda_context import LocalContext
+from demo.local_alarms import DriftAlarm, RetrainingRule, publish_emf
 from demo.local_aws import LocalDeployment, scheduled_event
 from demo.local_pipeline import PipelineRun, run_pipeline
 from demo.local_server import prediction_api
 from training import registry
 from training.dataset import read_csv
 from training.registry import ModelVersion
+from training.retraining import retraining_input
 
 MODEL_NAME = "breast-cancer"
 DATA_KEY = f"datasets/{MODEL_NAME}/train.csv"
@@ -45,10 +49,28 @@ class LoopResult:
     drifted_traffic: traffic.TrafficResult
     second_check: dict
     captured_objects: int
+    captured_lines: int
     html_report: Path | None
+    alarm_states: list[str]
+    retraining_input: dict | None
     retraining: PipelineRun | None
     versions: list[ModelVersion] = field(default_factory=list)
     seconds: float = 0.0
+
+    def to_json(self) -> str:
+        """Every hand-over, for the end-to-end test and for anyone scripting the demo."""
+        def default(value: Any) -> Any:
+            if isinstance(value, traffic.TrafficResult):  # before asdict, which mangles its Counter
+                return {"statuses": dict(value.statuses), "rows_predicted": value.rows_predicted,
+                        "percentiles_ms": value.percentiles()}
+            if hasattr(value, "model_dump"):
+                return value.model_dump()
+            if is_dataclass(value):
+                return asdict(value)
+            return str(value)
+
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps(body, default=default, indent=2)
 
 
 def feature_rows(csv_path: Path, target: str) -> list[dict[str, float]]:
@@ -72,17 +94,27 @@ def segment_requests(rows: list[dict], rng: random.Random) -> list[tuple[str, by
 
 
 def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
-    """The drift-check handler on a scheduled event, with the function's environment."""
+    """The drift-check handler on a scheduled event, with the function's environment; its EMF goes to CloudWatch."""
     os.environ.update(deployment.drift_env(live))
     from drift_check import app as drift_app  # its clients are created at import, after the endpoint is set
 
     event = scheduled_event(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return drift_app.handler(event, LocalContext("drift-check"))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # Lambda's stdout goes to CloudWatch Logs, not the terminal
+        result = drift_app.handler(event, LocalContext("drift-check"))
+    result["metrics_published"] = publish_emf(printed.getvalue())
+    return result
 
 
-def count_objects(bucket: str, prefix: str) -> int:
-    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return sum(len(page.get("Contents", [])) for page in pages)
+def count_captured(bucket: str, prefix: str) -> tuple[int, int]:
+    """(objects, JSON lines) under the capture prefix: every predicted row should be one line."""
+    s3 = boto3.client("s3")
+    objects = lines = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            objects += 1
+            lines += s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().count(b"\n")
+    return objects, lines
 
 
 def copy_html(report_uri: str, dest: Path) -> Path | None:
@@ -99,6 +131,9 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
     deployment = LocalDeployment(MODEL_NAME)
     with step("create the buckets and the capture stream; upload the training data"):
         deployment.create()
+        alarm = DriftAlarm(MODEL_NAME)
+        rule = RetrainingRule()
+        rule.create(alarm.create())
         os.environ.update(deployment.pipeline_env())
         boto3.client("s3").upload_file(str(csv_path), deployment.data_bucket, DATA_KEY)
     data_uri = f"s3://{deployment.data_bucket}/{DATA_KEY}"
@@ -125,26 +160,37 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
         print(f"  API on {url}: {health}", flush=True)
         with step(f"send normal traffic ({SEGMENT_ROWS} rows: single, batch and malformed requests)"):
             normal = traffic.send(url, segment_requests(rows, rng))
+        alarm_states = []
         with step("drift check on a scheduled event (normal traffic)"):
             first_check = drift_check(deployment, live)
-            print(f"  {first_check['status']}: {first_check.get('rows_checked')} rows", flush=True)
+            alarm_states.append(alarm.evaluate(datetime.now(UTC)))
+            print(f"  {first_check['status']}: {first_check.get('rows_checked')} rows; "
+                  f"{first_check['metrics_published']} metrics published; drift alarm {alarm_states[-1]}", flush=True)
         with step(f"send a drifted segment ({', '.join(DRIFTED_FEATURES)} × {DRIFT_FACTOR})"):
             drifted_traffic = traffic.send(url, segment_requests(drifted(rows), rng))
     with step("drift check on a scheduled event (drifted traffic)"):
         second_check = drift_check(deployment, live)
-        print(f"  {second_check['status']}: drifted {second_check.get('drifted_features')}", flush=True)
+        now = datetime.now(UTC)
+        alarm_states.append(alarm.evaluate(now))
+        print(f"  {second_check['status']}: drifted {second_check.get('drifted_features')}; "
+              f"drift alarm {alarm_states[-1]}", flush=True)
 
-    retraining = None
-    if second_check.get("dataset_drift"):
-        with step("drift found: retraining, the candidate evaluated against production"):
-            retraining = run_pipeline(model_name=MODEL_NAME, run_id="run-2", data_uri=data_uri, target=target,
-                                      workdir=workdir)
+    retraining = started = None
+    delivered = rule.deliver(alarm.state_change_event(alarm_states[-1], now))
+    if delivered:
+        print(f"  EventBridge matched the alarm's state change ({delivered[0]['detail-type']}, "
+              f"{delivered[0]['detail']['state']['value']}) to the retraining rule", flush=True)
+        started = retraining_input(model_name=MODEL_NAME, data_uri=data_uri, target=target)
+        with step("retraining: a pipeline run, the new candidate evaluated against production"):
+            retraining = run_pipeline(model_name=started["model_name"], run_id="run-2", data_uri=started["data_uri"],
+                                      target=started["target"], workdir=workdir)
+    captured_objects, captured_lines = count_captured(deployment.capture_bucket, deployment.capture_prefix)
     return LoopResult(
         deployment=deployment, first_run=first, approved=approved, live=live, health=health,
         normal_traffic=normal, first_check=first_check, drifted_traffic=drifted_traffic, second_check=second_check,
-        captured_objects=count_objects(deployment.capture_bucket, deployment.capture_prefix),
+        captured_objects=captured_objects, captured_lines=captured_lines,
         html_report=copy_html(second_check["report_uri"], workdir / "drift-report.html") if second_check.get("report_uri") else None,
-        retraining=retraining, versions=registry.list_versions(sagemaker, MODEL_NAME),
+        alarm_states=alarm_states, retraining_input=started, retraining=retraining, versions=registry.list_versions(sagemaker, MODEL_NAME),
     )
 
 

@@ -7,6 +7,7 @@ the new candidate evaluated against production. Same handlers and modules as the
 """
 from __future__ import annotations
 
+import argparse
 import random
 import shutil
 import sys
@@ -24,7 +25,6 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the demo prints its own progress
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMLOps")
 
-from demo import traffic  # noqa: E402
 from demo.data import TARGET, write_breast_cancer_csv  # noqa: E402
 from demo.emulator import embedded_aws  # noqa: E402
 from demo.loop import LoopResult, run_loop  # noqa: E402
@@ -53,12 +53,13 @@ def summary(result: LoopResult) -> None:
         p = t.percentiles()
         print(f"{name}: {sum(t.statuses.values())} requests, {t.rows_predicted} rows predicted, "
               f"{t.client_errors} rejected with 4xx (sent malformed on purpose), {t.server_errors} 5xx; "
-              f"latency p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms")
+              f"latency p50 {p['p50']:.1f} ms, p95 {p['p95']:.1f} ms, p99 {p['p99']:.1f} ms "
+              f"(8 clients at once on loopback, capture put to the emulator included)")
     for label, check in (("drift check after normal traffic", result.first_check),
                          ("drift check after drifted traffic", result.second_check)):
         print(f"{label}: status {check['status']}, dataset drift {check.get('dataset_drift')}, "
               f"{check.get('rows_checked', 0)} rows checked, drifted: {', '.join(check.get('drifted_features', [])) or '-'}")
-    print(f"captured records in the capture bucket: {result.captured_objects} objects under "
+    print(f"captured records: {result.captured_lines} lines in {result.captured_objects} objects under "
           f"s3://{result.deployment.capture_bucket}/{result.deployment.capture_prefix}")
     print(f"drift reports: {result.first_check.get('report_uri')}\n               {result.second_check.get('report_uri')}")
     print(f"HTML drift page (copied from the reports bucket): {result.html_report}")
@@ -69,19 +70,26 @@ def summary(result: LoopResult) -> None:
               f"{(ev['production'] or {}).get(ev['primary_metric'], float('nan')):.4f}: "
               f"{'passed → registered v' + str(result.retraining.registration['model_package_version']) if ev['passed'] else 'rejected'}"
               f" ({ev['reason']})")
-    print(f"\nwhole loop: {result.seconds:.1f} s; files in {WORKDIR}")
+    print(f"\nwhole loop: {result.seconds:.1f} s")
 
 
-def main() -> int:
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-    WORKDIR.mkdir(parents=True)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=WORKDIR, help="where the run's files go (emptied first)")
+    parser.add_argument("--json", type=Path, help="also write every hand-over as JSON here")
+    args = parser.parse_args(argv)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
     started = time.perf_counter()
     with embedded_aws() as endpoint:
         print(f"embedded AWS (moto server) on {endpoint}; boto3 reaches it through AWS_ENDPOINT_URL\n")
-        csv_path = write_breast_cancer_csv(WORKDIR / "breast_cancer.csv")
-        result = run_loop(csv_path=csv_path, target=TARGET, workdir=WORKDIR, step=step, rng=random.Random(7))
+        csv_path = write_breast_cancer_csv(args.workdir / "breast_cancer.csv")
+        result = run_loop(csv_path=csv_path, target=TARGET, workdir=args.workdir, step=step, rng=random.Random(7))
     result.seconds = time.perf_counter() - started
     summary(result)
+    print(f"files in {args.workdir}")
+    if args.json:
+        args.json.write_text(result.to_json())
     print(f"\nfinished at {datetime.now(UTC):%H:%M:%S} UTC")
     return 0
 

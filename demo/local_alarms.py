@@ -1,0 +1,121 @@
+"""CloudWatch and EventBridge for the local loop: EMF → metrics, the drift alarm, the retraining rule.
+
+In AWS, CloudWatch extracts metrics from the EMF lines a function prints, evaluates the alarm,
+and EventBridge matches the alarm's state change against the retraining rule. moto stores
+metrics and alarms but evaluates neither, so this does those two steps with the same metric
+names, threshold and event pattern the stacks use (training.metric_names, training.retraining).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+from training import metric_names as mn
+from training.retraining import ALARM_STATE_CHANGE, drift_alarm_pattern
+
+PERIOD_SECONDS = 3600
+
+
+def publish_emf(output: str) -> int:
+    """Put every metric of every EMF line in `output` into CloudWatch, as its log ingestion does; returns how many."""
+    cloudwatch = boto3.client("cloudwatch")
+    count = 0
+    for line in output.splitlines():
+        try:
+            blob = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(blob, dict) or "_aws" not in blob:
+            continue
+        timestamp = datetime.fromtimestamp(blob["_aws"]["Timestamp"] / 1000, UTC)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for dimension_set in directive["Dimensions"]:
+                dimensions = [{"Name": d, "Value": str(blob[d])} for d in dimension_set]
+                data = [{"MetricName": m["Name"], "Dimensions": dimensions, "Timestamp": timestamp,
+                         "Unit": m.get("Unit", "None"), "Value": float(value)}
+                        for m in directive["Metrics"] for value in _values(blob[m["Name"]])]
+                cloudwatch.put_metric_data(Namespace=directive["Namespace"], MetricData=data)
+                count += len(data)
+    return count
+
+
+def _values(value) -> list[float]:
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class DriftAlarm:
+    model_name: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model_name}-DatasetDrift"
+
+    def create(self) -> str:
+        """The alarm as the monitoring stack defines it; returns its ARN."""
+        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=self.name, Namespace=mn.NAMESPACE, MetricName=mn.DRIFT_DATASET,
+            Dimensions=[{"Name": mn.DIM_MODEL_NAME, "Value": self.model_name}],
+            Statistic=mn.DRIFT_ALARM_STATISTIC, Period=PERIOD_SECONDS, EvaluationPeriods=1,
+            Threshold=mn.DRIFT_ALARM_THRESHOLD, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching")
+        return self.arn()
+
+    def arn(self) -> str:
+        return boto3.client("cloudwatch").describe_alarms(AlarmNames=[self.name])["MetricAlarms"][0]["AlarmArn"]
+
+    def evaluate(self, now: datetime) -> str:
+        """Evaluate the last period's datapoint against the threshold, set and return the state."""
+        cloudwatch = boto3.client("cloudwatch")
+        points = cloudwatch.get_metric_statistics(
+            Namespace=mn.NAMESPACE, MetricName=mn.DRIFT_DATASET,
+            Dimensions=[{"Name": mn.DIM_MODEL_NAME, "Value": self.model_name}],
+            StartTime=now - timedelta(seconds=PERIOD_SECONDS), EndTime=now + timedelta(seconds=60),
+            Period=PERIOD_SECONDS, Statistics=[mn.DRIFT_ALARM_STATISTIC])["Datapoints"]
+        breaching = any(p[mn.DRIFT_ALARM_STATISTIC] >= mn.DRIFT_ALARM_THRESHOLD for p in points)
+        state = "ALARM" if breaching else "OK"
+        cloudwatch.set_alarm_state(AlarmName=self.name, StateValue=state,
+                                   StateReason=f"{len(points)} datapoint(s) in the last hour, breaching: {breaching}")
+        return state
+
+    def state_change_event(self, state: str, now: datetime) -> dict:
+        return {"version": "0", "id": "local", "detail-type": ALARM_STATE_CHANGE, "source": "aws.cloudwatch",
+                "account": "123456789012", "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1",
+                "resources": [self.arn()],
+                "detail": {"alarmName": self.name, "state": {"value": state}, "previousState": {"value": "OK"}}}
+
+
+@dataclass(frozen=True)
+class RetrainingRule:
+    """The drift → retraining rule on moto's EventBridge, delivering to a queue the local runner reads.
+
+    In AWS the rule's target is the training state machine with a fixed input
+    (training.retraining.retraining_input); moto cannot start Step Functions, so the rule delivers
+    the matched event to SQS and the runner starts the local pipeline with that same input.
+    """
+
+    name: str = "local-retrain-on-drift"
+
+    def create(self, alarm_arn: str) -> None:
+        sqs = boto3.client("sqs")
+        queue_url = sqs.create_queue(QueueName=self.name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = boto3.client("events")
+        events.put_rule(Name=self.name, EventPattern=json.dumps(drift_alarm_pattern(alarm_arn)), State="ENABLED")
+        events.put_targets(Rule=self.name, Targets=[{"Id": "training-pipeline", "Arn": queue_arn}])
+
+    def deliver(self, event: dict) -> list[dict]:
+        """Put the event on the bus; return the events the rule matched and delivered."""
+        boto3.client("events").put_events(Entries=[{
+            "Source": event["source"], "DetailType": event["detail-type"], "Resources": event["resources"],
+            "Detail": json.dumps(event["detail"])}])
+        sqs = boto3.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(m["Body"]) for m in messages]
