@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
-from image_deps import BASE_IMAGE_PACKAGES, normalise, prune  # noqa: E402  (run by path)
+from image_deps import BASE_IMAGE_PACKAGES, normalise, prune
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "lambda" / "requirements.txt"

@@ -19,15 +19,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambda")]  # run by path, like /var/task in the image
 
-import os  # noqa: E402
+import os
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the demo prints its own progress
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMLOps")
 
-from demo.data import TARGET, write_breast_cancer_csv  # noqa: E402
-from demo.emulator import embedded_aws  # noqa: E402
-from demo.loop import LoopResult, run_loop  # noqa: E402
+from demo.data import TARGET, write_breast_cancer_csv
+from demo.emulator import embedded_aws
+from demo.loop import LoopResult, run_loop
 
 WORKDIR = REPO_ROOT / ".demo"
 

@@ -115,14 +115,14 @@ def to_onnx(pipeline: Any, schema: FeatureSchema, X_check: np.ndarray, task: Tas
     """Convert the fitted pipeline; keep the result only if it agrees with the pipeline on X_check."""
     try:
         onnx_model = _convert(pipeline, schema, task)
-    except Exception as exc:  # noqa: BLE001 - any converter failure only costs the fast path
+    except Exception as exc:
         return None, OnnxStatus(included=False, reason=f"conversion failed: {_describe(exc)}")
     import onnxruntime as ort
 
     try:
         session = ort.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
         problem, diff = _disagreement(session, pipeline, schema, X_check, task)
-    except Exception as exc:  # noqa: BLE001 - a model onnxruntime cannot run is left out, not fatal
+    except Exception as exc:
         return None, OnnxStatus(included=False, reason=f"onnxruntime cannot run it: {_describe(exc)}")
     if problem:
         return None, OnnxStatus(included=False, reason=problem, max_abs_diff=diff if np.isfinite(diff) else None)

@@ -71,7 +71,7 @@ def run(root: Path) -> int:
             code = train.main(hyperparameter_args(root))
     except SystemExit as exc:  # argparse: unknown or malformed hyperparameters
         code = exc.code if isinstance(exc.code, int) else 2
-    except Exception as exc:  # noqa: BLE001 - every failure must reach output/failure
+    except Exception as exc:
         traceback.print_exc()
         errors.write(f"{type(exc).__name__}: {exc}")
         code = 1

@@ -139,7 +139,7 @@ class Prefetcher:
                     if not self._put((obj, block)):
                         return
                 error = None
-            except Exception as exc:  # noqa: BLE001 - handed to the consumer, which decides what it means
+            except Exception as exc:
                 error = exc
             if not self._put((obj, _END, error)):
                 return

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from drift_check.capture_reader import CaptureDecoder
-from drift_check.capture_source import LOOKBACK, CaptureObject, Cursor, iter_blocks
 from drift_helpers import capture_lines, make_columns
 
+from drift_check.capture_reader import CaptureDecoder
+from drift_check.capture_source import LOOKBACK, CaptureObject, Cursor, iter_blocks
 from training.stats import PREDICTION, Accumulator
 
 

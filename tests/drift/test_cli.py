@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from drift_check.drift import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, main
 from drift_helpers import make_columns
+
+from drift_check.drift import EXIT_BAD_INPUT, EXIT_DRIFT, EXIT_OK, main
 
 SCRIPT = Path(__file__).resolve().parents[2] / "lambda" / "drift_check" / "drift.py"
 

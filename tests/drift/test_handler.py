@@ -80,7 +80,7 @@ def test_drift_is_reported_to_s3_and_cloudwatch(aws, scheduled_event, shifted_li
     dataset = next(b for b in blobs if mn.DRIFT_DATASET in b)
     directive = dataset["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == mn.NAMESPACE
-    assert [mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION] == [d for d in directive["Dimensions"][0] if d != "service"]
+    assert [d for d in directive["Dimensions"][0] if d != "service"] == [mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION]
     assert [mn.DIM_MODEL_NAME] in directive["Dimensions"]
     assert dataset[mn.DIM_MODEL_NAME] == "churn" and dataset[mn.DIM_MODEL_VERSION] == "3"
     assert dataset[mn.DRIFT_DATASET] == [1.0] and dataset[mn.DRIFT_ROWS_CHECKED] == [1200.0]
@@ -233,4 +233,4 @@ def test_model_is_downloaded_once_per_environment(aws, scheduled_event):
     first = model_source._CACHE.copy()
     aws.s3.delete_object(Bucket="artifacts", Key="churn/3/model.tar.gz")
     assert run(aws, scheduled_event)["status"] == "no_data"  # still served from the cache
-    assert model_source._CACHE == first
+    assert first == model_source._CACHE
