@@ -17,6 +17,7 @@ help:
 	@echo "make bench        serving and drift benchmarks"
 	@echo "make image-check  resolve and size the image's dependencies for linux x86_64 / cp312"
 	@echo "make lock         re-pin lambda/requirements-image.lock after changing lambda/requirements.txt"
+	@echo "make deploy       deploy every stack to AWS, keeping the live model"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambda/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

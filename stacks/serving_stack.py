@@ -16,8 +16,10 @@ from stacks.nag import acknowledge
 from stacks.prediction_api import PredictionApi
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage_stack import StorageStack
+from training import metric_names
 
 ALIAS = "live"
+SERVICE = "inference"  # POWERTOOLS_SERVICE_NAME: the `service` dimension of the function's metrics
 
 
 class ServingStack(Stack):
@@ -31,7 +33,7 @@ class ServingStack(Stack):
         self.capture = CaptureStream(self, "Capture", bucket=buckets.capture, model_name=config.model_name)
         self.inference = ImageFunction(
             self, "Inference",
-            image=storage.image, handler="inference.app.handler", service="inference",
+            image=storage.image, handler="inference.app.handler", service=SERVICE,
             log_retention=retention,
             memory_size=config.inference_memory_mb,
             timeout=Duration.seconds(config.inference_timeout_seconds),
@@ -81,7 +83,7 @@ class ServingStack(Stack):
         CfnOutput(self, "CaptureStreamName", value=self.capture.delivery_stream.delivery_stream_name)
 
     def _rollback_alarms(self, config: Config) -> list[cloudwatch.IAlarm]:
-        """Alarms on the alias that stop a deployment: any unhandled error, or p99 latency over the limit."""
+        """Alarms that stop a deployment: any unhandled error, p99 latency over the limit, or no model to serve."""
         errors = cloudwatch.Alarm(
             self, "AliasErrors",
             alarm_description="Unhandled errors on the live alias (stops and rolls back a deployment)",
@@ -98,7 +100,22 @@ class ServingStack(Stack):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        return [errors, latency]
+        # A refused or missing artifact is not a Lambda error: the new version answers 503 to every
+        # request. Its error count carries the model version the function is configured with.
+        unavailable = cloudwatch.Alarm(
+            self, "ModelUnavailable",
+            alarm_description="The live alias answers 503: its model was refused or is missing (stops and rolls back a deployment)",
+            metric=cloudwatch.Metric(
+                namespace=metric_names.NAMESPACE, metric_name=metric_names.PREDICTION_ERRORS,
+                dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name,
+                                metric_names.DIM_MODEL_VERSION: config.model_version or "unknown",
+                                metric_names.DIM_ERROR_KIND: "model_unavailable", "service": SERVICE},
+                statistic="Sum", period=Duration.minutes(1)),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return [errors, latency, unavailable]
 
     def _acknowledge(self, config: Config) -> None:
         acknowledge(

@@ -18,14 +18,8 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_SERVICE_NAME": "drift-check",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    """The drift check's service name (fake credentials: tests/conftest.py)."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "drift-check")
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def test_canary_rolls_back_on_alarms_and_failures(default_app):
     group = only(default_app.serving, "AWS::CodeDeploy::DeploymentGroup")
     assert group["DeploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
     assert group["AlarmConfiguration"]["Enabled"] is True
-    assert len(group["AlarmConfiguration"]["Alarms"]) == 2
+    assert len(group["AlarmConfiguration"]["Alarms"]) == 3
     assert set(group["AutoRollbackConfiguration"]["Events"]) == {
         "DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"}
     assert group["AutoRollbackConfiguration"]["Enabled"] is True
@@ -87,13 +87,24 @@ def test_canary_rolls_back_on_alarms_and_failures(default_app):
 def test_rollback_alarms_watch_the_alias_errors_and_p99(default_app):
     alarms = {a["Properties"]["MetricName"]: a["Properties"]
               for a in resources(default_app.serving, "AWS::CloudWatch::Alarm").values()}
-    assert set(alarms) == {"Errors", "Duration"}
-    for alarm in alarms.values():
+    assert set(alarms) == {"Errors", "Duration", "PredictionErrors"}
+    for alarm in (alarms["Errors"], alarms["Duration"]):
         dimensions = {d["Name"]: flatten(d["Value"]) for d in alarm["Dimensions"]}
         assert dimensions["Resource"].endswith(":live")
     assert alarms["Errors"]["Threshold"] == 1
     assert alarms["Errors"]["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarms["Duration"]["ExtendedStatistic"] == "p99" and alarms["Duration"]["Threshold"] == 1000
+
+
+def test_a_version_without_a_usable_model_rolls_back(default_app, variant_app):
+    """503s are not Lambda errors: the model-unavailable count, with the dimensions the function emits, stops it."""
+    for app in (default_app, variant_app):
+        alarm = next(a["Properties"] for a in resources(app.serving, "AWS::CloudWatch::Alarm").values()
+                     if a["Properties"]["MetricName"] == "PredictionErrors")
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            "ModelName": app.config.model_name, "ModelVersion": app.config.model_version or "unknown",
+            "ErrorKind": "model_unavailable", "service": "inference"}
+        assert alarm["Namespace"] == "ServerlessMLOps" and alarm["Threshold"] == 1
 
 
 def test_variant_canary_configuration(variant_app):

@@ -13,21 +13,15 @@ from training import artifact
 from training.train import TrainConfig, TrainResult, train
 
 PIPELINE_ENV = ("DATA_BUCKET", "ARTIFACTS_BUCKET", "REPORTS_BUCKET", "EVAL_TOLERANCE", "EVAL_FLOOR", "AUTO_APPROVE",
-                "MIN_ROWS", "MAX_MISSING_RATE", "IMAGE_URI", "AWS_ENDPOINT_URL", "AWS_PROFILE", "SM_ROOT",
+                "MIN_ROWS", "MAX_MISSING_RATE", "IMAGE_URI", "SM_ROOT",
                 "SM_CHANNEL_TRAIN", "SM_CHANNEL_TEST", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR")
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and region; nothing leaks in from the shell."""
+    """No pipeline variable leaks in from the shell (fake credentials: tests/conftest.py)."""
     for name in PIPELINE_ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "pipeline")
 
 
