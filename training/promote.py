@@ -254,11 +254,31 @@ def live_alias(clients: Clients, function_name: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ the commands
 
 
+def verify_artifact(s3: Any, entry: ModelVersion) -> None:
+    """Open the tarball as the function will (registry sha256, then the manifest) before anything is deployed."""
+    import tempfile
+
+    from botocore.exceptions import ClientError
+
+    from training.artifact import ArtifactError, unpack
+
+    bucket, _, key = entry.model_data_url.removeprefix("s3://").partition("/")
+    with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
+        tarball = Path(tmp) / "model.tar.gz"
+        try:
+            s3.download_file(bucket, key, str(tarball))
+            unpack(tarball, Path(tmp) / "model", expected_sha256=entry.sha256)
+        except (ArtifactError, ClientError) as exc:
+            raise PromotionError(f"model {entry.model_name!r} version {entry.version} cannot be served, "
+                                 f"so it is not deployed: {exc}") from exc
+
+
 def promote(clients: Clients, model_name: str, version: int, stacks: Sequence[str], *, dry_run: bool,
             runner: Runner, action: str = "promote", extra_context: Mapping[str, str] | None = None,
             history: History | None = None) -> dict[str, Any]:
-    """Deploy the stacks with an approved version, then record it in the history."""
+    """Check the approved version's artifact, deploy the stacks with it, then record it in the history."""
     entry = approved_version(clients, model_name, version)
+    verify_artifact(clients.s3, entry)
     command = deploy_command(stacks, {**model_context(entry), **(extra_context or {})})
     result: dict[str, Any] = {"action": action, "model_name": model_name, "version": version, "command": command}
     if dry_run:
@@ -283,11 +303,32 @@ def rollback(clients: Clients, model_name: str, stacks: Sequence[str], *, dry_ru
                    extra_context=extra, history=history)
 
 
-def deploy_keeping_live(clients: Clients, model_name: str, *, dry_run: bool, runner: Runner) -> dict[str, Any]:
+def served_model_version(clients: Clients, serving_stack: str) -> str:
+    """The model version the deployed function serves; "" when no stack or no model is deployed."""
+    try:
+        outputs = stack_outputs(clients.cloudformation, serving_stack)
+    except PromotionError:
+        return ""
+    if OUTPUT_FUNCTION not in outputs:
+        return ""
+    from botocore.exceptions import ClientError
+
+    try:
+        return live_alias(clients, outputs[OUTPUT_FUNCTION])["primary"].get("model_version", "")
+    except ClientError:  # the function or its alias is gone: nothing is served
+        return ""
+
+
+def deploy_keeping_live(clients: Clients, model_name: str, *, dry_run: bool, runner: Runner,
+                        serving_stack: str) -> dict[str, Any]:
     """Deploy all stacks with the live version's context (none promoted yet: no model context)."""
     try:
         live = history_for_model(clients, model_name).live()
-    except PromotionError:
+    except PromotionError as exc:
+        serving = served_model_version(clients, serving_stack)
+        if serving:  # e.g. a mistyped --model-name: deploying without the model would take it out of service
+            raise PromotionError(f"{exc}, yet {serving_stack} serves model version {serving}: "
+                                 "check --model-name (and the region) before deploying") from exc
         live = []
     context = model_context(approved_version(clients, model_name, live[-1])) if live else {}
     command = deploy_command(["--all"], context)
@@ -363,7 +404,8 @@ def main(argv: list[str] | None = None, *, clients: Clients | None = None, runne
         elif args.command == "rollback" and args.stop:
             result = stop(clients, stacks[0], dry_run=args.dry_run)
         elif args.command == "deploy":
-            result = deploy_keeping_live(clients, args.model_name, dry_run=args.dry_run, runner=runner)
+            result = deploy_keeping_live(clients, args.model_name, dry_run=args.dry_run, runner=runner,
+                                         serving_stack=stacks[0])
         elif args.command == "rollback":
             result = rollback(clients, args.model_name, stacks, dry_run=args.dry_run, runner=runner, canary=args.canary)
         else:

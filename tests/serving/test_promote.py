@@ -8,7 +8,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from training import promote, registry
+from training import artifact, promote, registry
 from training.promote import Clients, PromotionError
 
 MODEL = "breast-cancer"
@@ -33,14 +33,25 @@ def _context(command: list[str]) -> dict[str, str]:
     return dict(command[i + 1].split("=", 1) for i, part in enumerate(command) if part == "-c")
 
 
+@pytest.fixture(scope="module")
+def tarball(breast_cancer_dir, tmp_path_factory) -> bytes:
+    """A real packed artifact: promote opens what it deploys."""
+    path = tmp_path_factory.mktemp("promote") / artifact.TARBALL
+    artifact.pack(breast_cancer_dir, path)
+    return path.read_bytes()
+
+
 @pytest.fixture
-def aws():
+def aws(tarball):
     with mock_aws():
         clients = Clients(*(boto3.client(n) for n in ("sagemaker", "s3", "cloudformation", "codedeploy", "lambda")))
         clients.s3.create_bucket(Bucket=BUCKET)
         for run, approve in (("run-1", True), ("run-2", True), ("run-3", False)):
-            registry.register(clients.sagemaker, model_name=MODEL, model_data_url=f"s3://{BUCKET}/models/{MODEL}/{run}/output/model.tar.gz",
-                              sha256=run[-1] * 64, metrics={"roc_auc": 0.99}, model_version=run, run_id=run, approve=approve)
+            key = f"models/{MODEL}/{run}/output/model.tar.gz"
+            clients.s3.put_object(Bucket=BUCKET, Key=key, Body=tarball)
+            registry.register(clients.sagemaker, model_name=MODEL, model_data_url=f"s3://{BUCKET}/{key}",
+                              sha256=artifact.sha256_bytes(tarball), metrics={"roc_auc": 0.99}, model_version=run,
+                              run_id=run, approve=approve)
         yield clients
 
 
@@ -70,7 +81,7 @@ def test_promote_deploys_and_records_the_version(aws, capsys):
     (command,) = cdk.commands
     assert command[2:4] == STACKS
     context = _context(command)
-    assert context["model_version"] == "2" and context["model_sha256"] == "2" * 64
+    assert context["model_version"] == "2" and context["model_sha256"] == registry.resolve(aws.sagemaker, MODEL, 2).sha256
     assert context["model_data_url"] == f"s3://{BUCKET}/models/{MODEL}/run-2/output/model.tar.gz"
     assert context["model_package_arn"].endswith(f"model-package/{MODEL}/2")
     history = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"models/{MODEL}/promotions.json")["Body"].read())
@@ -123,7 +134,7 @@ def test_deploy_keeps_the_live_model(aws, capsys):
     assert promote.main(["deploy", "--model-name", MODEL], clients=aws, runner=cdk) == 0
     command = cdk.commands[-1]
     assert command[2] == "--all"
-    assert _context(command)["model_version"] == "2" and _context(command)["model_sha256"] == "2" * 64
+    assert _context(command)["model_version"] == "2" and _context(command)["model_sha256"] == registry.resolve(aws.sagemaker, MODEL, 2).sha256
 
 
 def test_deploy_before_any_promotion_deploys_no_model(aws, capsys):
