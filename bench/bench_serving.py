@@ -3,7 +3,8 @@
 On the demo model (breast cancer, trained by training.train with its defaults), for the ONNX path
 and the joblib fallback side by side: warm latency of one prediction through the Lambda handler
 (an API Gateway event in, a response out), a 1,000-row batch, and the cold start of a fresh process
-that loads the model from S3 (moto server on 127.0.0.1) and answers one request.
+that loads the model from S3 (moto server on 127.0.0.1) and answers one request (capture off, and for
+the ONNX path also with capture on, which adds a Firehose client to the init).
 
     .venv/bin/python bench/bench_serving.py [--requests N] [--batches N] [--cold-runs N]
 """
@@ -181,8 +182,10 @@ print("COLD " + json.dumps({"import_and_load": loaded - start, "first_request": 
 """
 
 
-def cold_start(runtime: str, event_file: Path, env: dict[str, str], code: str = COLD_CHILD) -> dict[str, float]:
-    """One fresh interpreter: seconds from spawn until it printed its first answer, and the parts it measured."""
+def cold_start(runtime: str, event_file: Path, env: dict[str, str], code: str = COLD_CHILD) -> dict[str, Any]:
+    """One fresh interpreter: seconds from spawn until it printed its first answer, the parts it measured,
+    and how its "model loaded" log line says the model was downloaded."""
+    download = None
     with tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
         child = subprocess.Popen([sys.executable, "-c", code, str(event_file)], cwd=ROOT,
@@ -192,6 +195,8 @@ def cold_start(runtime: str, event_file: Path, env: dict[str, str], code: str = 
         for line in child.stdout:  # type: ignore[union-attr]
             if line.startswith("COLD "):
                 break
+            if '"model loaded"' in line:
+                download = json.loads(line).get("download")
         total = time.perf_counter() - started
         child.wait(timeout=60)
     if not line.startswith("COLD "):
@@ -199,23 +204,28 @@ def cold_start(runtime: str, event_file: Path, env: dict[str, str], code: str = 
     result = json.loads(line[5:])
     if result["status"] != 200:
         raise SystemExit(f"bench_serving: the cold-start child ({runtime}) answered {result['status']}")
-    return {"total": total, "import_and_load": result["import_and_load"], "first_request": result["first_request"]}
+    return {"total": total, "import_and_load": result["import_and_load"], "first_request": result["first_request"],
+            "download": download}
 
 
 FLOOR_CHILD = """
-import boto3, fastapi, mangum, numpy, onnxruntime
-boto3.client("s3")
+import os
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as inference.app sets it
+import aws_lambda_powertools.logging, aws_lambda_powertools.metrics, fastapi, mangum, numpy, onnxruntime
 print("COLD " + '{"status": 200, "import_and_load": 0, "first_request": 0}', flush=True)
 """
 
 
 def import_floor(env: dict[str, str]) -> float:
-    """A process that only imports numpy, onnxruntime, fastapi, mangum, boto3 and makes an S3 client: the floor here."""
+    """A process that only imports what the API cannot do without (numpy, onnxruntime, fastapi, mangum, Powertools)."""
     return cold_start("floor", Path(os.devnull), env, code=FLOOR_CHILD)["total"]
 
 
+CAPTURE_STREAM = "bench-capture"
+
+
 def cold_start_table(model_dir: Path, single_body: dict, runs: int) -> dict[str, Any]:
-    """Upload the packed model to a moto server and cold-start each runtime against it."""
+    """Upload the packed model to a moto server and cold-start each runtime against it (and ONNX with capture on)."""
     import boto3
 
     from demo.emulator import embedded_aws
@@ -226,6 +236,11 @@ def cold_start_table(model_dir: Path, single_body: dict, runs: int) -> dict[str,
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="bench-artifacts")
         s3.upload_file(str(tarball), "bench-artifacts", "models/breast-cancer/bench/output/model.tar.gz")
+        s3.create_bucket(Bucket="bench-capture")
+        boto3.client("firehose").create_delivery_stream(
+            DeliveryStreamName=CAPTURE_STREAM, DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                                                "BucketARN": "arn:aws:s3:::bench-capture"})
         event_file = Path(tmp) / "event.json"
         event_file.write_text(json.dumps(http_event("/predict", single_body)))
         # As in the image: .pyc compiled ahead (the Dockerfile runs compileall), here into a cache of our own.
@@ -233,13 +248,16 @@ def cold_start_table(model_dir: Path, single_body: dict, runs: int) -> dict[str,
             "MODEL_DATA_URL": "s3://bench-artifacts/models/breast-cancer/bench/output/model.tar.gz", "MODEL_SHA256": sha,
             "MODEL_VERSION": "1", "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")])}
+        capture_env = env | {"CAPTURE_STREAM": CAPTURE_STREAM}
         for runtime in RUNTIMES:  # untimed: compiles the .pyc cache
             cold_start(runtime, event_file, env)
+        cold_start("onnxruntime", event_file, capture_env)
         import_floor(env)
-        table: dict[str, Any] = {runtime: [] for runtime in RUNTIMES} | {"floor": []}
+        table: dict[str, Any] = {runtime: [] for runtime in RUNTIMES} | {"capture": [], "floor": []}
         for _ in range(runs):  # round after round, so load on the machine weighs on each alike
             for runtime in RUNTIMES:
                 table[runtime].append(cold_start(runtime, event_file, env))
+            table["capture"].append(cold_start("onnxruntime", event_file, capture_env))
             table["floor"].append(import_floor(env))
         return table
 
@@ -277,7 +295,10 @@ def measure(model_dir: Path, requests: int, batches: int) -> dict[str, Any]:
 
 def report(r: dict[str, Any], cold: dict[str, Any], requests: int, batches: int) -> str:
     ms = 1000.0
-    rate = lambda times: BATCH_ROWS / p(times, 50)
+
+    def rate(times: np.ndarray) -> float:
+        return BATCH_ROWS / p(times, 50)
+
     bare_p50, obvious_p50 = p(r["bare_one"], 50), p(r["obvious_one"], 50)
     lines = [
         f"serving benchmark: breast cancer, training defaults; {requests} single requests, {batches} batches of {BATCH_ROWS} rows",
@@ -299,7 +320,11 @@ def report(r: dict[str, Any], cold: dict[str, Any], requests: int, batches: int)
         row(label, [f"{statistics.median(c[key] for c in cold[k]):.3f}" for k in RUNTIMES],
             "<= 0.6 s (ONNX)" if key == "total" else "")
     row("cold start: spawn to first answer, max (s)", [f"{max(c['total'] for c in cold[k]):.3f}" for k in RUNTIMES])
-    lines.append(f"  (floor here: a process importing numpy, onnxruntime, fastapi, mangum, boto3 + an S3 client: "
+    row("  model download (the child's log)", [" / ".join(sorted({str(c["download"]) for c in cold[k]}))[:15] for k in RUNTIMES])
+    capture = [c["total"] for c in cold["capture"]]
+    lines.append(f"  with capture on (a Firehose client at init), ONNX: median {statistics.median(capture):.3f} s, "
+                 f"max {max(capture):.3f} s")
+    lines.append(f"  (floor here: a process importing only numpy, onnxruntime, fastapi, mangum and Powertools: "
                  f"{statistics.median(cold['floor']):.3f} s)")
     lines += [
         "references:",

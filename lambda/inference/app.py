@@ -5,6 +5,22 @@ a refused or missing model leaves the service up, answering 503 with the reason.
 """
 from __future__ import annotations
 
+import os
+
+# One request at a time per execution environment: onnxruntime never calls BLAS and scikit-learn's small
+# products gain nothing from BLAS threads, while OpenBLAS starting its thread pool costs ~50 ms of a
+# cold start. Set before numpy is first imported; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# Next the standard-library modules that start the model's download, so it overlaps the heavy imports below.
+from inference import model_loader
+from inference.settings import Settings, SettingsError
+
+try:
+    _pending: model_loader.Pending | None = model_loader.begin(Settings.from_env())
+except SettingsError:
+    _pending = None  # load_state() gives the reason
+
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +35,7 @@ from starlette.background import BackgroundTask
 from starlette.routing import Route
 
 from inference.capture import CaptureSink
-from inference.model_loader import NO_MODEL, ModelUnavailable, locate
+from inference.model_loader import NO_MODEL, ModelUnavailable, Pending, locate
 from inference.observability import (
     count_error,
     logger,
@@ -29,7 +45,6 @@ from inference.observability import (
 )
 from inference.runtime import open_model
 from inference.service import Predictor
-from inference.settings import Settings, SettingsError
 from inference.validation import RequestError
 from training import metric_names
 from training.artifact import ArtifactError
@@ -54,12 +69,15 @@ class State:
     settings: Settings
 
 
-def load_state(env: dict[str, str] | None = None) -> State:
-    """Read the settings and load the model; every failure becomes a reason, logged once."""
+def load_state(env: dict[str, str] | None = None, pending: Pending | None = None) -> State:
+    """Read the settings and load the model; every failure becomes a reason, logged once.
+
+    pending: a download model_loader.begin() started for these settings, to wait for instead of starting one.
+    """
     settings = Settings()
     try:
         settings = Settings.from_env(env)
-        art, source = locate(settings)
+        art, source = locate(settings, pending)
         model = open_model(art, settings.runtime)
         capture = CaptureSink(settings.capture_stream, settings.capture_sample_rate)
         predictor = Predictor(art, model, settings, source, capture)
@@ -67,13 +85,14 @@ def load_state(env: dict[str, str] | None = None) -> State:
         reason = str(exc)
     except ArtifactError as exc:  # LibraryMismatch and friends raised while opening the model
         reason = f"refusing the model: {exc}"
-    except Exception as exc:  # noqa: BLE001  (a model the runtime cannot open must not crash-loop the function)
+    except Exception as exc:  # a model the runtime cannot open must not crash-loop the function
         reason = f"the model cannot be loaded: {type(exc).__name__}: {exc}"
         logger.exception("model load failed")
     else:
         set_model_dimensions(predictor.model_name, predictor.model_version)
         logger.info("model loaded", extra={"model_name": predictor.model_name, "model_version": predictor.model_version,
-                                           "runtime": model.name, "source": predictor.info["source"]})
+                                           "runtime": model.name, "source": predictor.info["source"],
+                                           "download": source.download or None})
         return State(predictor, None, settings)
     set_model_dimensions(settings.model_name, settings.model_version)
     if reason == NO_MODEL:
@@ -178,6 +197,6 @@ def make_handler(app: FastAPI) -> Callable[[dict, Any], dict]:
     return traced(handler)
 
 
-state = load_state()
+state = load_state(pending=_pending)
 app = build_app(state)
 handler = make_handler(app)

@@ -26,6 +26,9 @@ def parse_json(body: bytes) -> Any:
     """Any JSON; the standard parser as a second try reads NaN/Infinity so validation can name the field."""
     try:
         return _decode(body)
+    except RecursionError:  # nesting past the parser's depth: a client error, never a 500
+        raise RequestError(400, [Issue(("body",), "the body is not valid JSON here: it is nested too deeply",
+                                       "json_invalid")], "bad_json") from None
     except msgspec.DecodeError as fast_error:
         try:
             doc = json.loads(body, parse_constant=NonFinite)

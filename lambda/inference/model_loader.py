@@ -4,17 +4,22 @@ MODEL_DIR (an unpacked artifact, for development) or MODEL_DATA_URL (s3://…/mo
 with MODEL_SHA256 from the function's configuration: the tarball's hash and the
 manifest are checked before anything is loaded. Failures come back as a reason, not an
 exception, so the service starts and answers 503 instead of crash-looping.
+This module imports only the standard library at first (training.artifact, with pydantic,
+when the artifact is opened), so `begin` can start the download before the heavy imports.
 """
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from inference import s3_get
 from inference.settings import Settings
-from training import artifact
-from training.artifact import Artifact, ArtifactError
+
+if TYPE_CHECKING:
+    from training.artifact import Artifact
 
 NO_MODEL = "no model has been promoted: MODEL_DATA_URL (or MODEL_DIR) is not set"
 
@@ -25,60 +30,91 @@ class ModelUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    """Where the artifact came from, for /model-info."""
+    """Where the artifact came from, for /model-info; how it was downloaded, for the logs."""
 
     kind: str  # "s3" or "directory"
     location: str
+    download: str = ""  # "signed GET", or "boto3: <why the signed GET was not enough>"
 
 
-def locate(settings: Settings) -> tuple[Artifact, Source]:
-    """The verified artifact the settings name; raises ModelUnavailable with the reason."""
+@dataclass(frozen=True)
+class Pending:
+    """A model being located: for S3, its tarball already downloading in the background."""
+
+    settings: Settings
+    download: s3_get.Download | None = None
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    tarball: Path  # where the download goes
+    dest: Path  # where it is extracted
+
+
+def begin(settings: Settings) -> Pending:
+    """Start the S3 download the settings call for (if any and they are valid); locate() finishes it."""
+    if settings.model_dir or not settings.model_data_url:
+        return Pending(settings)
+    try:
+        obj = s3_object(settings)
+    except ModelUnavailable:  # locate() gives the reason
+        return Pending(settings)
+    return Pending(settings, s3_get.Download(obj.bucket, obj.key, obj.tarball))
+
+
+def locate(settings: Settings, pending: Pending | None = None) -> tuple[Artifact, Source]:
+    """The verified artifact the settings name; raises ModelUnavailable with the reason.
+
+    pending: what begin(settings) started, waited for here (ignored if begun for other settings).
+    """
     if settings.model_dir:
         return _open_dir(settings.model_dir), Source("directory", settings.model_dir)
     if settings.model_data_url:
-        return _from_s3(settings), Source("s3", settings.model_data_url)
+        download = pending.download if pending is not None and pending.settings == settings else None
+        art, how = _from_s3(settings, download)
+        return art, Source("s3", settings.model_data_url, how)
     raise ModelUnavailable(NO_MODEL)
 
 
-def _open_dir(model_dir: str) -> Artifact:
-    if not Path(model_dir).is_dir():
-        raise ModelUnavailable(f"MODEL_DIR={model_dir!r} is not a directory")
-    try:
-        return artifact.open_artifact(model_dir)
-    except ArtifactError as exc:
-        raise ModelUnavailable(f"refusing the artifact in {model_dir}: {exc}") from exc
-
-
-def _from_s3(settings: Settings) -> Artifact:
+def s3_object(settings: Settings) -> S3Object:
+    """MODEL_DATA_URL and MODEL_SHA256 checked, and the local paths of the download."""
     url = urlparse(settings.model_data_url)
     if url.scheme != "s3" or not url.netloc or not url.path.strip("/"):
         raise ModelUnavailable(f"MODEL_DATA_URL={settings.model_data_url!r}: expected s3://bucket/key/model.tar.gz")
     if len(settings.model_sha256) != 64:
         raise ModelUnavailable("MODEL_SHA256 is not set to the registry's sha256 of model.tar.gz: refusing to load an unverified model")
     work = Path(settings.work_dir)
-    tarball = work / f"model-{settings.model_sha256[:16]}.tar.gz"
-    dest = work / f"model-{settings.model_sha256[:16]}"
+    return S3Object(url.netloc, url.path.lstrip("/"), work / f"model-{settings.model_sha256[:16]}.tar.gz",
+                    work / f"model-{settings.model_sha256[:16]}")
+
+
+def _open_dir(model_dir: str) -> Artifact:
+    from training import artifact
+
+    if not Path(model_dir).is_dir():
+        raise ModelUnavailable(f"MODEL_DIR={model_dir!r} is not a directory")
     try:
-        _download(url.netloc, url.path.lstrip("/"), tarball)
-        shutil.rmtree(dest, ignore_errors=True)  # never mix files of two extractions
-        return artifact.unpack(tarball, dest, expected_sha256=settings.model_sha256)
-    except ArtifactError as exc:
-        raise ModelUnavailable(f"refusing {settings.model_data_url}: {exc}") from exc
+        return artifact.open_artifact(model_dir)
+    except artifact.ArtifactError as exc:
+        raise ModelUnavailable(f"refusing the artifact in {model_dir}: {exc}") from exc
+
+
+def _from_s3(settings: Settings, download: s3_get.Download | None) -> tuple[Artifact, str]:
+    """Download (or wait for the download), check the registry's sha256, extract, verify the manifest."""
+    obj = s3_object(settings)
+    try:
+        try:
+            how = download.wait() if download is not None else s3_get.fetch(obj.bucket, obj.key, obj.tarball)
+        except s3_get.FetchError as exc:
+            raise ModelUnavailable(f"cannot read {settings.model_data_url}: {exc}") from exc
+        from training import artifact
+
+        shutil.rmtree(obj.dest, ignore_errors=True)  # never mix files of two extractions
+        try:
+            return artifact.unpack(obj.tarball, obj.dest, expected_sha256=settings.model_sha256), how
+        except artifact.ArtifactError as exc:
+            raise ModelUnavailable(f"refusing {settings.model_data_url}: {exc}") from exc
     finally:
-        tarball.unlink(missing_ok=True)  # /tmp is small; the extracted files are what we keep
-
-
-def _download(bucket: str, key: str, dest: Path) -> None:
-    """get_object streamed to a file: lighter than the managed transfer for one small object."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-        with open(dest, "wb") as fh:
-            shutil.copyfileobj(body, fh, 1 << 20)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise ModelUnavailable(f"cannot read s3://{bucket}/{key}: {code}") from exc
-    except BotoCoreError as exc:
-        raise ModelUnavailable(f"cannot read s3://{bucket}/{key}: {exc}") from exc
+        obj.tarball.unlink(missing_ok=True)  # /tmp is small; the extracted files are what we keep

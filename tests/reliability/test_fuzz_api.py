@@ -96,9 +96,6 @@ def test_generated_requests_get_documented_answers_and_no_5xx(served):
         assert set(ran[f"POST {path} negative"]) <= {int(code) for code in REJECTIONS}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "inference.decoding.parse_json lets msgspec's RecursionError through (it catches only DecodeError): JSON "
-    "nested about 1,000 deep is answered 500 'internal error' (counted as ErrorKind=internal) instead of 400"))
 @pytest.mark.parametrize("path, key", [("/predict", "features"), ("/predict/batch", "instances")])
 def test_deeply_nested_json_is_a_400_not_a_500(breast_cancer_dir, monkeypatch, lambda_context, path, key):
     """Found by hand, not by the generator (it never nests this deep); sent through the Lambda handler."""

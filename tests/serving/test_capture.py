@@ -7,10 +7,10 @@ import random
 import boto3
 import pytest
 from botocore.stub import Stubber
-from inference import capture
 from moto import mock_aws
 from serving_helpers import VERSIONS, api_event, invoke, load_app
 
+from inference import capture
 from training.capture_record import parse_line
 
 STREAM = "capture-stream"

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+
 from inference.decoding import TypedBodies, parse_json
 from inference.validation import FeatureReader, RequestError
-
 from training import artifact
 from training.schema import MISSING_CATEGORY, Feature, FeatureSchema, FeatureType
 

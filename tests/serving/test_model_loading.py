@@ -1,15 +1,28 @@
-"""Loading the model at import: from S3 (moto) with the registry's sha256, and every way it is refused (503, no crash)."""
+"""Loading the model at import: from S3 (moto) with the registry's sha256, and every way it is refused (503, no crash).
+
+S3 is moto in server mode on loopback (AWS_ENDPOINT_URL), not mock_aws: the download is a signed HTTP GET
+of its own, which mock_aws (it patches botocore) would not see.
+"""
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 import tarfile
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 from serving_helpers import VERSIONS, api_event, copy_artifact, invoke, load_app
 
+from demo.emulator import embedded_aws
+from inference.model_loader import begin
+from inference.s3_get import FetchError
+from inference.settings import Settings
 from training import artifact
 
 BUCKET = "artifacts"
@@ -17,12 +30,20 @@ KEY = "models/breast-cancer/run-1/output/model.tar.gz"
 URL = f"s3://{BUCKET}/{KEY}"
 
 
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    with embedded_aws() as url:
+        yield url
+
+
 @pytest.fixture
-def s3():
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_server, monkeypatch):
+    """An empty bucket on the moto server, which boto3 and the signed GET reach through AWS_ENDPOINT_URL."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 def upload(s3, model_dir: Path, tmp_path: Path) -> str:
@@ -42,16 +63,68 @@ def unavailable(module, lambda_context, version="v1"):
     return body["detail"]
 
 
+def loaded_log(caplog) -> dict:
+    """The last "model loaded" log record (load_app may import the module once before reloading it)."""
+    return [r for r in caplog.records if r.getMessage() == "model loaded"][-1].__dict__
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_loads_from_s3_after_checking_the_registry_hash(s3, monkeypatch, breast_cancer_dir, breast_cancer_rows,
-                                                        tmp_path, lambda_context, version):
+                                                        tmp_path, lambda_context, version, caplog):
     sha = upload(s3, breast_cancer_dir, tmp_path)
     served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256=sha, MODEL_VERSION="3")
     status, body = invoke(served, api_event(version, "POST", "/predict", {"features": breast_cancer_rows[0]}), lambda_context)
     assert status == 200 and body["model_version"] == "3"
     info = invoke(served, api_event(version, "GET", "/model-info"), lambda_context)[1]
     assert info["source"] == f"s3: {URL}"
+    assert loaded_log(caplog)["download"] == "signed GET", "credentials in the environment: no boto3 client"
     assert not list(tmp_path.glob("*.tar.gz")), "the downloaded tarball is removed once extracted"
+
+
+def test_credentials_from_a_profile_go_through_boto3(s3, monkeypatch, breast_cancer_dir, tmp_path, lambda_context, caplog):
+    sha = upload(s3, breast_cancer_dir, tmp_path)
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256=sha)
+    assert invoke(served, api_event("v2", "GET", "/health"), lambda_context)[0] == 200
+    assert loaded_log(caplog)["download"] == "boto3: no credentials in the environment"
+
+
+def test_a_download_begun_for_other_settings_is_not_used(s3, breast_cancer_dir, tmp_path):
+    from inference.app import load_state
+
+    sha = upload(s3, breast_cancer_dir, tmp_path)
+    env = {"MODEL_DATA_URL": URL, "MODEL_SHA256": sha, "MODEL_WORK_DIR": str(tmp_path)}
+    missing = begin(Settings.from_env(env | {"MODEL_DATA_URL": f"s3://{BUCKET}/other/model.tar.gz"}))
+    with pytest.raises(FetchError, match="NoSuchKey"):  # over before ours starts: both write the same file
+        missing.download.wait()
+    state = load_state(env, missing)
+    assert state.predictor is not None, state.reason
+
+
+def test_a_failure_in_the_background_download_is_a_reason(s3, monkeypatch, breast_cancer_dir, tmp_path, lambda_context):
+    """The download thread cannot write its file: the error crosses over to the import, which serves 503 with it."""
+    sha = upload(s3, breast_cancer_dir, tmp_path)
+    served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256=sha, MODEL_WORK_DIR=str(tmp_path / "gone"))
+    reason = unavailable(served, lambda_context)
+    assert reason.startswith("the model cannot be loaded: FileNotFoundError") and str(tmp_path / "gone") in reason
+
+
+def test_the_cold_path_imports_no_aws_sdk(s3, breast_cancer_dir, tmp_path):
+    """A fresh interpreter: the loader starts the download before anything heavy is imported, and boto3 never is."""
+    sha = upload(s3, breast_cancer_dir, tmp_path)
+    code = ("import json, sys\nimport inference.model_loader\n"
+            "early = sorted(m for m in ('boto3', 'botocore', 'fastapi', 'numpy', 'pydantic') if m in sys.modules)\n"
+            "import inference.app\n"
+            "sdk = sorted(m for m in ('boto3', 'botocore.client', 's3transfer') if m in sys.modules)\n"
+            "print(json.dumps({'early': early, 'sdk': sdk, 'loaded': inference.app.state.reason}))")
+    env = os.environ | {"MODEL_DATA_URL": URL, "MODEL_SHA256": sha, "MODEL_WORK_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "lambda")])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=root)
+    assert json.loads(out.stdout.splitlines()[-1]) == {"early": [], "sdk": [], "loaded": None}
 
 
 def test_no_model_configured(monkeypatch, lambda_context):
