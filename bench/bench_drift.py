@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]  # run by path: training/ and drift_check/ as in the image
 
+from drift_check.file_counts import available_cpus
 from training.dataset import Table, infer_schema, read_csv, typed_columns
 from training.schema import FeatureSchema, FeatureType
 from training.stats import Accumulator, build_baseline
@@ -303,7 +304,7 @@ def speed(rows: int, files: int) -> dict:
         raise SystemExit(f"bench_drift: the drift check failed:\n{proc.stderr.decode()[-3000:]}")
     result = json.loads(lines[-1][6:])
     checked = result["result"]["rows_checked"]
-    workers = int(env.get("DRIFT_WORKERS") or len(os.sched_getaffinity(0)))
+    workers = int(env.get("DRIFT_WORKERS") or available_cpus())
     own_mb, worker_mb = result["own_kb"] / 1024, result["worker_kb"] / 1024
     # Peak RSS of the check process plus each forked worker's (shared pages counted twice: an upper bound).
     peak_mb = own_mb + (workers - 1) * worker_mb

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -111,18 +111,6 @@ def obvious_app(model_dir: Path) -> Callable[[dict, Any], dict]:
 
 
 # ------------------------------------------------------------------ measuring
-
-
-@contextlib.contextmanager
-def stdout_to_devnull() -> Iterator[None]:
-    """EMF metrics go to stdout as on Lambda; here they are written to /dev/null."""
-    saved = sys.stdout
-    with open(os.devnull, "w") as sink:
-        sys.stdout = sink
-        try:
-            yield
-        finally:
-            sys.stdout = saved
 
 
 def interleaved(variants: dict[str, Callable[[], Any]], n: int, warmup: int, rounds: int = 10) -> dict[str, np.ndarray]:
@@ -280,7 +268,7 @@ def measure(model_dir: Path, requests: int, batches: int) -> dict[str, Any]:
 
     import inference.app  # noqa: F401  (before stdout is redirected: its logger keeps the stream it starts with)
 
-    with stdout_to_devnull():
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # EMF goes to stdout, as on Lambda
         handlers = {runtime: our_handler(model_dir, runtime) for runtime in RUNTIMES}
         for handler in handlers.values():
             check(handler(single, CONTEXT)), check(handler(batch, CONTEXT))

@@ -10,11 +10,6 @@ from sklearn.datasets import load_breast_cancer
 TARGET = "diagnosis"
 
 
-def feature_names() -> list[str]:
-    data = load_breast_cancer()
-    return [name.replace(" ", "_") for name in data.feature_names]
-
-
 def write_breast_cancer_csv(path: Path) -> Path:
     """Write the 569 rows with readable column names and class labels."""
     data = load_breast_cancer()
@@ -22,7 +17,7 @@ def write_breast_cancer_csv(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([*feature_names(), TARGET])
+        writer.writerow([*(name.replace(" ", "_") for name in data.feature_names), TARGET])
         for row, label in zip(data.data, labels):
             writer.writerow([*(repr(float(v)) for v in row), label])
     return path

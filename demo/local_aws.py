@@ -12,34 +12,20 @@ import boto3
 from training.registry import ModelVersion
 
 
-@dataclass(frozen=True)
+@dataclass
 class LocalDeployment:
+    """Every name derives from the prefix and the model name, as the stacks derive theirs."""
+
     model_name: str
     prefix: str = "mlops-local"
 
-    @property
-    def data_bucket(self) -> str:
-        return f"{self.prefix}-data"
-
-    @property
-    def artifacts_bucket(self) -> str:
-        return f"{self.prefix}-artifacts"
-
-    @property
-    def capture_bucket(self) -> str:
-        return f"{self.prefix}-capture"
-
-    @property
-    def reports_bucket(self) -> str:
-        return f"{self.prefix}-reports"
-
-    @property
-    def capture_stream(self) -> str:
-        return f"{self.prefix}-capture"
-
-    @property
-    def capture_prefix(self) -> str:
-        return f"capture/{self.model_name}/"
+    def __post_init__(self) -> None:
+        self.data_bucket = f"{self.prefix}-data"
+        self.artifacts_bucket = f"{self.prefix}-artifacts"
+        self.capture_bucket = f"{self.prefix}-capture"
+        self.reports_bucket = f"{self.prefix}-reports"
+        self.capture_stream = f"{self.prefix}-capture"
+        self.capture_prefix = f"capture/{self.model_name}/"
 
     def create(self) -> None:
         """Buckets and the Firehose stream into the capture bucket (moto delivers on each put)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 
 from training.artifact import TARBALL, pack
+from training.s3_uri import split_s3_uri
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,13 +24,8 @@ class TrainingJobFailed(RuntimeError):
     """The job exited non-zero; the message is the container's output/failure, as SageMaker reports it."""
 
 
-def _split(uri: str) -> tuple[str, str]:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def download_prefix(s3, uri: str, dest: Path) -> None:
-    bucket, prefix = _split(uri)
+    bucket, prefix = split_s3_uri(uri)
     dest.mkdir(parents=True, exist_ok=True)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
@@ -57,7 +53,7 @@ def run_training_job(*, job_name: str, channels: dict[str, str], hyperparameters
         raise TrainingJobFailed(failure.read_text() if failure.exists() else proc.stderr[-1024:])
     tarball = workdir / job_name / TARBALL
     pack(root / "model", tarball)
-    bucket, prefix = _split(output_path.rstrip("/"))
+    bucket, prefix = split_s3_uri(output_path.rstrip("/"))
     key = f"{prefix}/{job_name}/output/{TARBALL}".lstrip("/")
     s3.upload_file(str(tarball), bucket, key)
     return f"s3://{bucket}/{key}"

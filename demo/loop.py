@@ -24,6 +24,7 @@ from training import registry
 from training.dataset import read_csv
 from training.registry import ModelVersion
 from training.retraining import retraining_input
+from training.s3_uri import split_s3_uri
 
 MODEL_NAME = "breast-cancer"
 DATA_KEY = f"datasets/{MODEL_NAME}/train.csv"
@@ -119,7 +120,7 @@ def count_captured(bucket: str, prefix: str) -> tuple[int, int]:
 
 def copy_html(report_uri: str, dest: Path) -> Path | None:
     """The HTML page written beside the JSON report."""
-    bucket, _, key = report_uri.removeprefix("s3://").partition("/")
+    bucket, key = split_s3_uri(report_uri)
     html_key = key.removesuffix(".json") + ".html"
     with contextlib.suppress(Exception):
         boto3.client("s3").download_file(bucket, html_key, str(dest))

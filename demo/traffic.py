@@ -17,11 +17,6 @@ class TrafficResult:
     statuses: Counter = field(default_factory=Counter)
     rows_predicted: int = 0
 
-    def add(self, other: TrafficResult) -> None:
-        self.latencies_ms += other.latencies_ms
-        self.statuses.update(other.statuses)
-        self.rows_predicted += other.rows_predicted
-
     def percentiles(self) -> dict[str, float]:
         if not self.latencies_ms:
             return {}
@@ -48,11 +43,11 @@ def _send(client: httpx.Client, path: str, body: bytes) -> tuple[int, float, int
     return response.status_code, elapsed, rows
 
 
-def send(url: str, requests: list[tuple[str, bytes]], concurrency: int = 8, headers: dict | None = None) -> TrafficResult:
+def send(url: str, requests: list[tuple[str, bytes]], concurrency: int = 8) -> TrafficResult:
     """POST each (path, body) with `concurrency` workers; one connection pool, loopback only."""
     result = TrafficResult()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(base_url=url, timeout=30, limits=limits, headers=headers) as client, \
+    with httpx.Client(base_url=url, timeout=30, limits=limits) as client, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
         for status, elapsed, rows in pool.map(lambda req: _send(client, *req), requests):
             result.statuses[status] += 1

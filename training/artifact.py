@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -247,7 +246,3 @@ def unpack(tarball: str | os.PathLike, dest: str | os.PathLike, expected_sha256:
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise IncompleteArtifact(f"{TARBALL} cannot be extracted: {exc}") from exc
     return open_artifact(dest)
-
-
-def unpack_to_temp(tarball: str | os.PathLike, expected_sha256: str | None = None) -> Artifact:
-    return unpack(tarball, tempfile.mkdtemp(prefix="model-"), expected_sha256)

@@ -81,10 +81,7 @@ def _convert(pipeline: Any, schema: FeatureSchema, task: Task) -> bytes:
 def _disagreement(session: Any, pipeline: Any, schema: FeatureSchema, X: np.ndarray, task: Task) -> tuple[str | None, float]:
     """Why the ONNX outputs differ from the pipeline's on X (None when they agree), and the largest difference."""
     outputs = {o.name: v for o, v in zip(session.get_outputs(), session.run(None, onnx_feed(schema, X)))}
-    if task == "regression":
-        expected = {OUTPUT_VALUE}
-    else:
-        expected = {OUTPUT_LABEL, OUTPUT_PROBABILITIES}
+    expected = {OUTPUT_VALUE} if task == "regression" else {OUTPUT_LABEL, OUTPUT_PROBABILITIES}
     if set(outputs) != expected:
         return f"unexpected ONNX outputs {sorted(outputs)}, expected {sorted(expected)}", float("nan")
     if task == "regression":

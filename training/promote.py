@@ -24,13 +24,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from training import registry
+from training.artifact import utc_now
 from training.registry import APPROVED, ModelVersion, RegistryError
+from training.s3_uri import split_s3_uri
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK = "node_modules/.bin/cdk"
@@ -143,16 +143,17 @@ class History:
     def record(self, action: str, version: ModelVersion) -> dict[str, Any]:
         entry = {"action": action, "version": version.version, "model_package_arn": version.arn,
                  "model_data_url": version.model_data_url, "sha256": version.sha256,
-                 "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                 "at": utc_now()}
         self.entries.append(entry)
         return entry
 
 
 def history_location(model_data_url: str, model_name: str) -> tuple[str, str]:
     """The history sits in the bucket that holds the model's artifacts."""
-    bucket = urlparse(model_data_url).netloc
-    if not bucket:
-        raise PromotionError(f"cannot tell the artifacts bucket from {model_data_url!r}")
+    try:
+        bucket, _ = split_s3_uri(model_data_url)
+    except ValueError:
+        raise PromotionError(f"cannot tell the artifacts bucket from {model_data_url!r}") from None
     return bucket, HISTORY_KEY.format(model_name=model_name)
 
 
@@ -262,13 +263,12 @@ def verify_artifact(s3: Any, entry: ModelVersion) -> None:
 
     from training.artifact import ArtifactError, unpack
 
-    bucket, _, key = entry.model_data_url.removeprefix("s3://").partition("/")
     with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
         tarball = Path(tmp) / "model.tar.gz"
         try:
-            s3.download_file(bucket, key, str(tarball))
+            s3.download_file(*split_s3_uri(entry.model_data_url), str(tarball))
             unpack(tarball, Path(tmp) / "model", expected_sha256=entry.sha256)
-        except (ArtifactError, ClientError) as exc:
+        except (ArtifactError, ClientError, ValueError) as exc:  # ValueError: not an s3:// URL
             raise PromotionError(f"model {entry.model_name!r} version {entry.version} cannot be served, "
                                  f"so it is not deployed: {exc}") from exc
 

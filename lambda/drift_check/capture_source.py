@@ -48,9 +48,10 @@ class Cursor:
     def advance(self, obj: CaptureObject) -> None:
         self.keys[obj.key] = iso(obj.last_modified)
         if self.time is None or obj.last_modified > self.time:
+            # Only a later time moves the horizon: a key admitted by is_new is inside it already.
             self.time = obj.last_modified
-        horizon = self.time - LOOKBACK
-        self.keys = {k: t for k, t in self.keys.items() if datetime.fromisoformat(t) >= horizon}
+            horizon = self.time - LOOKBACK
+            self.keys = {k: t for k, t in self.keys.items() if datetime.fromisoformat(t) >= horizon}
 
     def to_dict(self) -> dict[str, Any]:
         return {"time": iso(self.time) if self.time else None, "keys": dict(self.keys)}

@@ -20,11 +20,11 @@ if __package__ in (None, ""):
 
 import argparse
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from training.artifact import utc_now
 from training.dataset import (
     DataError,
     Table,
@@ -52,7 +52,7 @@ def make_report(
     """The drift report: compare()'s verdict plus what was checked against what, and when."""
     report = compare(baseline, acc, thresholds)
     return {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": utc_now(),
         "model": model,
         "window": window,
         **report,
@@ -63,7 +63,7 @@ def empty_report(status: str, reason: str, *, model: dict[str, Any] | None = Non
                  window: dict[str, Any] | None = None) -> dict[str, Any]:
     """A report with nothing compared (no_model): same top-level fields, no features."""
     return {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated_at": utc_now(),
         "model": model, "window": window, "status": status, "reason": reason,
         "dataset_drift": False, "drifted_features": [], "drift_share": 0.0,
         "rows_checked": 0, "rows_rejected": 0, "features": {}, "prediction": None,

@@ -8,9 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from training.artifact import TARBALL, Metadata, sha256_file, unpack
+from training.s3_uri import split_s3_uri
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,10 @@ _CACHE: dict[tuple[str, str], ProductionModel] = {}
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
-        raise ValueError(f"MODEL_DATA_URL must look like s3://bucket/key/model.tar.gz, got {url!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    try:
+        return split_s3_uri(url)
+    except ValueError:
+        raise ValueError(f"MODEL_DATA_URL must look like s3://bucket/key/model.tar.gz, got {url!r}") from None
 
 
 def load_model(s3: Any, url: str, sha256: str) -> ProductionModel:
@@ -49,8 +49,9 @@ def load_model(s3: Any, url: str, sha256: str) -> ProductionModel:
         tarball = Path(tmp) / TARBALL
         s3.download_file(bucket, key, str(tarball))
         artifact = unpack(tarball, Path(tmp) / "model", expected_sha256=sha256 or None)
-        # The tarball's own hash identifies the baseline a checkpoint was counted with, set or not.
-        model = ProductionModel(url=url, sha256=sha256_file(tarball), metadata=artifact.metadata,
+        # The tarball's own hash identifies the baseline a checkpoint was counted with; unpack has
+        # already checked it equals MODEL_SHA256 when that is set.
+        model = ProductionModel(url=url, sha256=sha256 or sha256_file(tarball), metadata=artifact.metadata,
                                 baseline=artifact.baseline())
     _CACHE.clear()  # one production model at a time
     _CACHE[(url, sha256)] = model

@@ -13,10 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
 from inference import s3_get
 from inference.settings import Settings
+from training.s3_uri import split_s3_uri
 
 if TYPE_CHECKING:
     from training.artifact import Artifact
@@ -80,13 +80,14 @@ def locate(settings: Settings, pending: Pending | None = None) -> tuple[Artifact
 
 def s3_object(settings: Settings) -> S3Object:
     """MODEL_DATA_URL and MODEL_SHA256 checked, and the local paths of the download."""
-    url = urlparse(settings.model_data_url)
-    if url.scheme != "s3" or not url.netloc or not url.path.strip("/"):
-        raise ModelUnavailable(f"MODEL_DATA_URL={settings.model_data_url!r}: expected s3://bucket/key/model.tar.gz")
+    try:
+        bucket, key = split_s3_uri(settings.model_data_url)
+    except ValueError:
+        raise ModelUnavailable(f"MODEL_DATA_URL={settings.model_data_url!r}: expected s3://bucket/key/model.tar.gz") from None
     if len(settings.model_sha256) != 64:
         raise ModelUnavailable("MODEL_SHA256 is not set to the registry's sha256 of model.tar.gz: refusing to load an unverified model")
     work = Path(settings.work_dir)
-    return S3Object(url.netloc, url.path.lstrip("/"), work / f"model-{settings.model_sha256[:16]}.tar.gz",
+    return S3Object(bucket, key, work / f"model-{settings.model_sha256[:16]}.tar.gz",
                     work / f"model-{settings.model_sha256[:16]}")
 
 

@@ -52,10 +52,6 @@ class Settings:
             work_dir=env.get("MODEL_WORK_DIR", "").strip() or str(Path("/tmp")),
         )
 
-    @property
-    def capture_enabled(self) -> bool:
-        return bool(self.capture_stream) and self.capture_sample_rate > 0
-
 
 def _rate(raw: str) -> float:
     try:

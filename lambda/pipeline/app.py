@@ -26,6 +26,7 @@ from training import registry
 from training.artifact import Artifact, ArtifactError, sha256_file, unpack
 from training.dataset import Table
 from training.evaluate import DEFAULT_FLOOR, DEFAULT_TOLERANCE, evaluate
+from training.s3_uri import split_s3_uri
 from training.schema import Task
 from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, split_indices
 from training.validate import (
@@ -123,16 +124,8 @@ class RegisterEvent(ModelRun):
 # ------------------------------------------------------------------------------------------ S3
 
 
-def split_uri(uri: str) -> tuple[str, str]:
-    """(bucket, key) of an s3:// URI."""
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
 def download(uri: str, dest: Path) -> Path:
-    bucket, key = split_uri(uri)
+    bucket, key = split_s3_uri(uri)
     dest.parent.mkdir(parents=True, exist_ok=True)
     s3.download_file(bucket, key, str(dest))
     return dest
@@ -140,7 +133,7 @@ def download(uri: str, dest: Path) -> Path:
 
 def download_csv(uri: str, dest_dir: Path) -> Path:
     """A CSV object, or the single CSV under a prefix ending in '/' (a SageMaker channel)."""
-    bucket, key = split_uri(uri)
+    bucket, key = split_s3_uri(uri)
     if key.endswith("/"):
         listed = s3.list_objects_v2(Bucket=bucket, Prefix=key).get("Contents", [])
         csvs = [o["Key"] for o in listed if o["Key"].endswith(".csv")]
@@ -258,9 +251,9 @@ def register_handler(event: dict, context: LambdaContext) -> dict:
         raise CandidateNotPassed(f"the evaluation rejected run {request.run_id}: {evaluation.get('reason', 'no reason given')}")
     with tempfile.TemporaryDirectory(prefix="register-") as tmp:
         tarball = download(request.candidate_model_uri, Path(tmp) / "candidate.tar.gz")
-        sha256 = sha256_file(tarball)
         expected = evaluation.get("candidate_sha256")
         metadata = unpack(tarball, Path(tmp) / "candidate", expected_sha256=expected).metadata
+        sha256 = expected or sha256_file(tarball)  # unpack has checked the tarball against it when given
     version = registry.register(
         sagemaker, model_name=request.model_name, model_data_url=request.candidate_model_uri, sha256=sha256,
         metrics=evaluation.get("candidate") or metadata.metrics, model_version=metadata.model_version,
