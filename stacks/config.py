@@ -130,6 +130,11 @@ class Config:
         return bool(self.model_data_url)
 
     @property
+    def log_retention(self) -> logs.RetentionDays:
+        """log_retention_days as the CDK enum every log group takes."""
+        return LOG_RETENTION[self.log_retention_days]
+
+    @property
     def drift_period_minutes(self) -> int:
         """Minutes between drift checks (cron schedules count as hourly), capped at CloudWatch's one-day period."""
         rate = _RATE.match(self.drift_schedule)

@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.config import LOG_RETENTION, Config
+from stacks.config import Config
 from stacks.dashboard import build_dashboard
 from stacks.image_function import ImageFunction
 from stacks.nag import acknowledge
@@ -43,7 +43,7 @@ class MonitoringStack(Stack):
         )
         acknowledge(self.dead_letters, "AwsSolutions-SQS3",
                     "This queue is the dead-letter queue of the drift check (function and schedule target).")
-        self.drift_check = self._drift_function(config, storage)
+        self.drift_check = self._drift_function(config, storage, capture_prefix=serving.capture.prefix)
         self.schedule = events.Rule(
             self, "DriftSchedule",
             description="Run the drift check",
@@ -63,12 +63,12 @@ class MonitoringStack(Stack):
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic.topic_arn)
         CfnOutput(self, "DriftCheckFunctionName", value=self.drift_check.function.function_name)
 
-    def _drift_function(self, config: Config, storage: StorageStack) -> ImageFunction:
+    def _drift_function(self, config: Config, storage: StorageStack, *, capture_prefix: str) -> ImageFunction:
         buckets = SharedBuckets.import_from(self, storage)
         drift = ImageFunction(
             self, "DriftCheck",
             image=storage.image, handler="drift_check.app.handler", service="drift-check",
-            log_retention=LOG_RETENTION[config.log_retention_days],
+            log_retention=config.log_retention,
             memory_size=2048, timeout=Duration.minutes(10),
             # One run at a time: runs advance a checkpoint; a second concurrent run would double count.
             reserved_concurrent_executions=1,
@@ -87,7 +87,7 @@ class MonitoringStack(Stack):
             },
         )
         model = config.model_name
-        buckets.capture.grant(drift.role, f"capture/{model}/", read=True, list_objects=True)
+        buckets.capture.grant(drift.role, capture_prefix, read=True, list_objects=True)  # what Firehose writes
         buckets.artifacts.grant(drift.role, f"models/{model}/", read=True)
         buckets.reports.grant(drift.role, f"drift/{model}/", read=True, write=True)
         # The first run reads a checkpoint that does not exist yet: S3 answers NoSuchKey (not AccessDenied)

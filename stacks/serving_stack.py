@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks.capture_stream import CaptureStream
-from stacks.config import DEPLOYMENT_CONFIGS, LOG_RETENTION, Config
+from stacks.config import DEPLOYMENT_CONFIGS, Config
 from stacks.image_function import ImageFunction
 from stacks.nag import acknowledge
 from stacks.prediction_api import PredictionApi
@@ -28,7 +28,7 @@ class ServingStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
                  **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        retention = LOG_RETENTION[config.log_retention_days]
+        retention = config.log_retention
         buckets = SharedBuckets.import_from(self, storage)
         self.capture = CaptureStream(self, "Capture", bucket=buckets.capture, model_name=config.model_name)
         self.inference = ImageFunction(

@@ -9,7 +9,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.config import LOG_RETENTION, Config
+from stacks.config import Config
 from stacks.image_function import ImageFunction
 from stacks.nag import acknowledge
 from stacks.notification_topic import NotificationTopic
@@ -26,7 +26,7 @@ class TrainingStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
                  **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        retention = LOG_RETENTION[config.log_retention_days]
+        retention = config.log_retention
         buckets = SharedBuckets.import_from(self, storage)
         self.notifications = NotificationTopic(self, "Notifications", display_name=f"{config.project_name} training",
                                                email=config.alarm_email)

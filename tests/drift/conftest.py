@@ -1,4 +1,4 @@
-"""Fixtures for the drift tests: fake AWS credentials, the baseline, a tiny model artifact, events."""
+"""Fixtures for the drift tests: the service name, the baseline, a tiny model artifact, events."""
 from __future__ import annotations
 
 import json

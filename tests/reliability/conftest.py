@@ -22,7 +22,7 @@ import inference.observability  # noqa: E402, F401  (its log handler binds the s
 from tests.serving import conftest as serving  # noqa: E402
 from training import artifact  # noqa: E402
 
-# The serving tests' fixtures: fake credentials and a clean environment (autouse), the demo model, a Lambda context.
+# The serving tests' fixtures: a clean serving environment (autouse), the demo model, a Lambda context.
 aws_env = serving.aws_env
 breast_cancer_dir = serving.breast_cancer_dir
 lambda_context = serving.lambda_context

@@ -10,23 +10,19 @@ import pytest
 from serving_helpers import copy_artifact
 
 from demo.data import TARGET, write_breast_cancer_csv
-from demo.emulator import FAKE_ENV
 from training import artifact
 from training.train import TrainConfig, train
 
 SERVING_ENV = ("MODEL_DATA_URL", "MODEL_SHA256", "MODEL_DIR", "MODEL_NAME", "MODEL_VERSION", "MODEL_PACKAGE_ARN",
                "CAPTURE_STREAM", "CAPTURE_SAMPLE_RATE", "MAX_BATCH", "STRICT_CATEGORIES", "SERVING_RUNTIME",
-               "MODEL_WORK_DIR", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+               "MODEL_WORK_DIR")
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Fake credentials and region; no serving variable leaks in from the shell."""
+    """No serving variable leaks in from the shell (fake credentials: tests/conftest.py)."""
     for name in SERVING_ENV:
         monkeypatch.delenv(name, raising=False)
-    for name, value in FAKE_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "inference")
     monkeypatch.setenv("MODEL_WORK_DIR", str(tmp_path))
 
