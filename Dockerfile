@@ -5,9 +5,9 @@ FROM public.ecr.aws/lambda/python:3.12.2026.10.03.13
 
 # Dependencies first: this layer is reused until the lock changes. The lock pins every runtime
 # dependency (bench/image_size.py checks it against lambda/requirements.txt) less what the pinned base
-# image ships (boto3, botocore, …), so --no-deps installs exactly it. lambda/image_deps.py then strips
+# image ships (boto3, botocore, …), so --no-deps installs exactly it. stacks/image_deps.py then strips
 # what is never imported (test suites, tooling, headers); bench/image_size.py sizes the same result.
-COPY lambda/requirements-image.lock lambda/image_deps.py /tmp/build/
+COPY lambda/requirements-image.lock stacks/image_deps.py /tmp/build/
 RUN pip install --no-cache-dir --no-compile --no-deps --target "${LAMBDA_TASK_ROOT}" -r /tmp/build/requirements-image.lock \
     && python3 /tmp/build/image_deps.py prune "${LAMBDA_TASK_ROOT}" \
     && rm -rf /tmp/build

@@ -19,12 +19,11 @@ help:
 	@echo "make lock         re-pin lambda/requirements-image.lock after changing lambda/requirements.txt"
 	@echo "make deploy       deploy every stack to AWS, keeping the live model"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambda/requirements.txt
+$(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt lambda/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	# The repository root and lambda/ on the path, as /var/task is in the image.
-	echo -e "$(CURDIR)\n$(CURDIR)/lambda" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/serverless-mlops.pth
+	# The project itself (editable: the `mlops` command and every package), with the test and lint tools.
+	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -55,10 +54,10 @@ image-check: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(PY) bench/image_size.py --write-lock
 
-# Deploys every stack with the current code, keeping the live model (promotions: python -m training.promote).
+# Deploys every stack with the current code, keeping the live model (promotions: python -m stacks.rollout).
 MODEL_NAME ?= $(shell $(PY) -c 'import json; print(json.load(open("cdk.json"))["context"].get("model_name", "breast-cancer"))')
 deploy: synth
-	$(PY) -m training.promote deploy --model-name $(MODEL_NAME)
+	$(PY) -m stacks.rollout deploy --model-name $(MODEL_NAME)
 
 clean:
 	rm -rf cdk.out .build .demo .bench .pytest_cache

@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]  # run by path: training/ and drift_check/ as in the image
-
+from contracts.schema import FeatureSchema, FeatureType
 from drift_check.file_counts import available_cpus
+from drift_check.stats import Accumulator, build_baseline
+from drift_check.stats_compare import compare
 from training.dataset import Table, infer_schema, read_csv, typed_columns
-from training.schema import FeatureSchema, FeatureType
-from training.stats import Accumulator, build_baseline
-from training.stats_compare import compare
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NUMERIC_SHIFTS = (0.1, 0.25, 0.5, 1.0)  # in reference standard deviations
 SHARE_SHIFTS = (0.05, 0.1, 0.15, 0.2)  # added to one category's share
@@ -187,7 +186,7 @@ CATEGORIES = [f"c{i}" for i in range(8)]
 
 
 def speed_schema() -> FeatureSchema:
-    from training.schema import Feature
+    from contracts.schema import Feature
 
     features = [Feature(name=f"num_{i:02d}", type=FeatureType.NUMERIC) for i in range(N_NUMERIC)]
     features += [Feature(name=f"cat_{i}", type=FeatureType.CATEGORICAL, categories=CATEGORIES) for i in range(N_CATEGORICAL)]
@@ -206,7 +205,7 @@ def speed_columns(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
 
 
 def capture_file(cols: dict[str, np.ndarray], start: int, stop: int, version: str) -> bytes:
-    """A gzip JSON-lines capture file as Firehose delivers it (records as training.capture_record describes)."""
+    """A gzip JSON-lines capture file as Firehose delivers it (records as contracts.capture_record describes)."""
     import msgspec
 
     names = list(cols)
@@ -222,7 +221,7 @@ def capture_file(cols: dict[str, np.ndarray], start: int, stop: int, version: st
 def model_tarball(tmp: Path, schema: FeatureSchema, reference: dict[str, np.ndarray]) -> tuple[bytes, str]:
     from sklearn.dummy import DummyClassifier
 
-    from training import artifact
+    from contracts import artifact
 
     predictions = np.where(reference["num_00"] > 0, "yes", "no").astype(object)
     baseline = build_baseline(schema, reference, task="binary", classes=["no", "yes"], predictions=predictions)
@@ -274,7 +273,7 @@ def speed(rows: int, files: int) -> dict:
         "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1",
         "POWERTOOLS_LOG_LEVEL": "WARNING", "CAPTURE_BUCKET": "capture", "REPORTS_BUCKET": "reports",
-        "MODEL_NAME": "bench", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'lambda'}",
+        "MODEL_NAME": "bench",
     }
     try:
         s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",

@@ -27,12 +27,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]  # run by path: training/ and inference/ as in the image
-
+from contracts import artifact
 from demo.data import TARGET, write_breast_cancer_csv
-from training import artifact
 from training.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RUNTIMES = ("onnxruntime", "scikit-learn")
 BATCH_ROWS = 1000
@@ -234,8 +233,7 @@ def cold_start_table(model_dir: Path, single_body: dict, runs: int) -> dict[str,
         # As in the image: .pyc compiled ahead (the Dockerfile runs compileall), here into a cache of our own.
         env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS and k != "PYTHONDONTWRITEBYTECODE"} | {
             "MODEL_DATA_URL": "s3://bench-artifacts/models/breast-cancer/bench/output/model.tar.gz", "MODEL_SHA256": sha,
-            "MODEL_VERSION": "1", "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")])}
+            "MODEL_VERSION": "1", "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")}
         capture_env = env | {"CAPTURE_STREAM": CAPTURE_STREAM}
         for runtime in RUNTIMES:  # untimed: compiles the .pyc cache
             cold_start(runtime, event_file, env)

@@ -3,7 +3,7 @@
 No Docker engine here: installing lambda/requirements.txt for the target platform proves the pins
 resolve to wheels that exist for it, checks that lambda/requirements-image.lock (what the Dockerfile
 installs, with --no-deps) is that resolution less the base image's own packages, and shows what the
-image's dependency layer weighs after the Dockerfile's pruning (lambda/image_deps.py, shared).
+image's dependency layer weighs after the Dockerfile's pruning (stacks/image_deps.py, shared).
 Usage: python bench/image_size.py [--budget-mb 300] [--top 12] [--write-lock]
 """
 from __future__ import annotations
@@ -15,8 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
-from image_deps import BASE_IMAGE_PACKAGES, normalise, prune
+from stacks.image_deps import BASE_IMAGE_PACKAGES, normalise, prune
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO / "lambda" / "requirements.txt"

@@ -3,7 +3,7 @@
 In AWS, CloudWatch extracts metrics from the EMF lines a function prints, evaluates the alarm,
 and EventBridge matches the alarm's state change against the retraining rule. moto stores
 metrics and alarms but evaluates neither, so this does those two steps with the same metric
-names, threshold and event pattern the stacks use (training.metric_names, training.retraining).
+names, threshold and event pattern the stacks use (contracts.metric_names, contracts.events).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 
-from training import metric_names as mn
-from training.retraining import ALARM_STATE_CHANGE, drift_alarm_pattern
+from contracts import metric_names as mn
+from contracts.events import ALARM_STATE_CHANGE, drift_alarm_pattern
 
 PERIOD_SECONDS = 3600
 
@@ -94,7 +94,7 @@ class RetrainingRule:
     """The drift → retraining rule on moto's EventBridge, delivering to a queue the local runner reads.
 
     In AWS the rule's target is the training state machine with a fixed input
-    (training.retraining.retraining_input); moto cannot start Step Functions, so the rule delivers
+    (contracts.events.retraining_input); moto cannot start Step Functions, so the rule delivers
     the matched event to SQS and the runner starts the local pipeline with that same input.
     """
 

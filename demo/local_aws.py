@@ -1,7 +1,7 @@
 """The deployed resources, made on the embedded AWS: buckets, the capture stream, and each function's environment.
 
-Names and environment variables mirror what the stacks give the functions (stacks/*.py), so the
-handlers run here exactly as configured there.
+Names and environment variables come from contracts.names and contracts.env, as the stacks' do, so
+the handlers run here exactly as configured there.
 """
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import boto3
 
+from contracts import names
+from contracts.env import Var
 from training.registry import ModelVersion
 
 
@@ -25,7 +27,7 @@ class LocalDeployment:
         self.capture_bucket = f"{self.prefix}-capture"
         self.reports_bucket = f"{self.prefix}-reports"
         self.capture_stream = f"{self.prefix}-capture"
-        self.capture_prefix = f"capture/{self.model_name}/"
+        self.capture_prefix = names.capture_prefix(self.model_name)
 
     def create(self) -> None:
         """Buckets and the Firehose stream into the capture bucket (moto delivers on each put)."""
@@ -42,20 +44,18 @@ class LocalDeployment:
             })
 
     def pipeline_env(self) -> dict[str, str]:
-        return {"DATA_BUCKET": self.data_bucket, "ARTIFACTS_BUCKET": self.artifacts_bucket,
-                "REPORTS_BUCKET": self.reports_bucket}
+        return {Var.DATA_BUCKET: self.data_bucket, Var.ARTIFACTS_BUCKET: self.artifacts_bucket,
+                Var.REPORTS_BUCKET: self.reports_bucket}
 
     def serving_env(self, live: ModelVersion) -> dict[str, str]:
         """The inference function's environment after `promote` deployed this registry version."""
-        return {"MODEL_NAME": self.model_name, "MODEL_VERSION": str(live.version), "MODEL_PACKAGE_ARN": live.arn,
-                "MODEL_DATA_URL": live.model_data_url, "MODEL_SHA256": live.sha256,
-                "CAPTURE_STREAM": self.capture_stream, "CAPTURE_SAMPLE_RATE": "1.0"}
+        return {Var.MODEL_NAME: self.model_name, Var.MODEL_VERSION: str(live.version), Var.MODEL_PACKAGE_ARN: live.arn,
+                Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,
+                Var.CAPTURE_STREAM: self.capture_stream, Var.CAPTURE_SAMPLE_RATE: "1.0"}
 
     def drift_env(self, live: ModelVersion) -> dict[str, str]:
-        return {"MODEL_NAME": self.model_name, "MODEL_DATA_URL": live.model_data_url, "MODEL_SHA256": live.sha256,
-                "CAPTURE_BUCKET": self.capture_bucket, "CAPTURE_PREFIX": "capture/",
-                "REPORTS_BUCKET": self.reports_bucket, "CHECKPOINT_KEY": f"drift/{self.model_name}/checkpoints",
-                "MIN_ROWS": "500"}
+        return {Var.MODEL_NAME: self.model_name, Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,
+                Var.CAPTURE_BUCKET: self.capture_bucket, Var.REPORTS_BUCKET: self.reports_bucket, Var.MIN_ROWS: "500"}
 
 
 def scheduled_event(time: str, rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/drift-check") -> dict:

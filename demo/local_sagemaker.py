@@ -7,17 +7,14 @@ hyperparameters file, runs the image with `train`, then packs /opt/ml/model into
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import boto3
 
-from training.artifact import TARBALL, pack
-from training.s3_uri import split_s3_uri
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from contracts.artifact import TARBALL, pack
+from contracts.s3_uri import split_s3_uri
 
 
 class TrainingJobFailed(RuntimeError):
@@ -45,9 +42,8 @@ def run_training_job(*, job_name: str, channels: dict[str, str], hyperparameters
     config = root / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "training.sagemaker_entry", "train", "--root", str(root)],
-                          env=env, capture_output=True, text=True, cwd=REPO_ROOT)
+                          capture_output=True, text=True, cwd=root)
     if proc.returncode != 0:
         failure = root / "output" / "failure"
         raise TrainingJobFailed(failure.read_text() if failure.exists() else proc.stderr[-1024:])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from contracts.env import Var
 
 
 def free_port() -> int:
@@ -26,8 +26,7 @@ def prediction_api(function_env: dict[str, str], log_path: Path, timeout: float 
     """Run `uvicorn inference.app:app` with the function's environment; yield its base URL once /health answers."""
     port = free_port()
     env = os.environ | function_env | {
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "lambda")]),
-        "POWERTOOLS_TRACE_DISABLED": "true",
+        Var.TRACE_DISABLED: "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +34,7 @@ def prediction_api(function_env: dict[str, str], log_path: Path, timeout: float 
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "inference.app:app", "--host", "127.0.0.1", "--port", str(port),
              "--log-level", "warning", "--no-access-log"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=log_path.parent)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_until_up(proc, url, timeout, log_path)

@@ -14,6 +14,9 @@ from typing import Any
 
 import boto3
 
+from contracts import names
+from contracts.events import retraining_input
+from contracts.s3_uri import split_s3_uri
 from demo import traffic
 from demo.lambda_context import LocalContext
 from demo.local_alarms import DriftAlarm, RetrainingRule, publish_emf
@@ -23,11 +26,9 @@ from demo.local_server import prediction_api
 from training import registry
 from training.dataset import read_csv
 from training.registry import ModelVersion
-from training.retraining import retraining_input
-from training.s3_uri import split_s3_uri
 
 MODEL_NAME = "breast-cancer"
-DATA_KEY = f"datasets/{MODEL_NAME}/train.csv"
+DATA_KEY = names.training_data_key(MODEL_NAME)
 # The drifted segment: the tumour-size features read 30 % larger, as after a scanner recalibration.
 DRIFTED_FEATURES = ("mean_radius", "mean_perimeter", "mean_area")
 DRIFT_FACTOR = 1.3

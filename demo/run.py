@@ -8,6 +8,7 @@ the new candidate evaluated against production. Same handlers and modules as the
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -15,11 +16,6 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "lambda")]  # run by path, like /var/task in the image
-
-import os
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the demo prints its own progress
@@ -29,7 +25,7 @@ from demo.data import TARGET, write_breast_cancer_csv
 from demo.emulator import embedded_aws
 from demo.loop import LoopResult, run_loop
 
-WORKDIR = REPO_ROOT / ".demo"
+WORKDIR = Path(".demo")  # in the folder it is run from
 
 
 @contextmanager
@@ -73,8 +69,13 @@ def summary(result: LoopResult) -> None:
     print(f"\nwhole loop: {result.seconds:.1f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+EXAMPLES = """example:
+  mlops demo --workdir .demo --json .demo/loop.json"""
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=WORKDIR, help="where the run's files go (emptied first)")
     parser.add_argument("--json", type=Path, help="also write every hand-over as JSON here")
     args = parser.parse_args(argv)

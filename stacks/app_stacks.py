@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Stage, Tags
 
+from contracts import names
 from stacks.config import Config
 from stacks.monitoring_stack import MonitoringStack
 from stacks.serving_stack import ServingStack
@@ -23,13 +24,13 @@ class AppStacks:
 def build_stacks(scope: Stage, config: Config) -> AppStacks:
     """Storage first (stateful, retained), then the stateless stacks that receive its resources."""
     prefix = config.project_name
-    storage = StorageStack(scope, f"{prefix}-storage", config=config,
+    storage = StorageStack(scope, names.stack_name(prefix, names.STORAGE), config=config,
                            description="Buckets, model registry group and the image (retained on delete)")
-    training = TrainingStack(scope, f"{prefix}-training", config=config, storage=storage,
+    training = TrainingStack(scope, names.stack_name(prefix, names.TRAINING), config=config, storage=storage,
                              description="Training pipeline: validate, SageMaker training, evaluate, register")
-    serving = ServingStack(scope, f"{prefix}-serving", config=config, storage=storage,
+    serving = ServingStack(scope, names.stack_name(prefix, names.SERVING), config=config, storage=storage,
                            description="Prediction API, inference function, canary deployments, request capture")
-    monitoring = MonitoringStack(scope, f"{prefix}-monitoring", config=config, storage=storage,
+    monitoring = MonitoringStack(scope, names.stack_name(prefix, names.MONITORING), config=config, storage=storage,
                                  training=training, serving=serving,
                                  description="Drift check, alarms, dashboard, drift-triggered retraining")
     Tags.of(scope).add("project", prefix)

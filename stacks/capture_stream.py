@@ -6,10 +6,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from constructs import Construct
 
+from contracts import names
 from stacks.nag import acknowledge
 from stacks.shared_buckets import BucketRef
 
-# Firehose renders the partition; the drift check reads capture/<model_name>/YYYY/MM/DD/HH/.
+# Firehose renders the partition; the drift check reads names.capture_prefix(model) + YYYY/MM/DD/HH/.
 TIME_PARTITION = "!{timestamp:yyyy/MM/dd/HH}/"
 
 
@@ -18,7 +19,7 @@ class CaptureStream(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: BucketRef, model_name: str) -> None:
         super().__init__(scope, construct_id)
-        self.prefix = f"capture/{model_name}/"
+        self.prefix = names.capture_prefix(model_name)
         self.delivery_stream = firehose.DeliveryStream(
             self, "Stream",
             encryption=firehose.StreamEncryption.aws_owned_key(),
@@ -26,7 +27,7 @@ class CaptureStream(Construct):
                 bucket.bucket,
                 data_output_prefix=self.prefix + TIME_PARTITION,
                 # Outside capture/ so the drift check never reads failed records as traffic.
-                error_output_prefix=f"capture-errors/{model_name}/!{{firehose:error-output-type}}/{TIME_PARTITION}",
+                error_output_prefix=f"{names.capture_errors_prefix(model_name)}!{{firehose:error-output-type}}/{TIME_PARTITION}",
                 buffering_interval=Duration.seconds(60),
                 buffering_size=Size.mebibytes(5),
                 compression=firehose.Compression.GZIP,

@@ -13,6 +13,8 @@ from typing import Any
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_logs as logs
 
+from contracts import names
+
 TASKS = ("binary", "multiclass", "regression")
 AUTH_MODES = ("api_key", "iam", "none")
 
@@ -67,7 +69,7 @@ class Config:
     """Every deployment setting. Each field is a cdk.json context key of the same name."""
 
     # Naming
-    project_name: str = _setting("serverless-mlops", "Prefix of stack and resource names; the EventBridge source of retraining requests.")
+    project_name: str = _setting(names.DEFAULT_PROJECT, "Prefix of stack and resource names; the EventBridge source of retraining requests.")
     model_name: str = _setting("breast-cancer", "Model name: SageMaker model package group, S3 prefixes, metric dimension. Lower case, digits, hyphens.")
     # Training
     target: str = _setting("target", "Target column of the training CSV.")
@@ -110,7 +112,7 @@ class Config:
 
     def __post_init__(self) -> None:
         if not self.training_data_key:
-            object.__setattr__(self, "training_data_key", f"datasets/{self.model_name}/train.csv")
+            object.__setattr__(self, "training_data_key", names.training_data_key(self.model_name))
         for check in _CHECKS:
             check(self)
 

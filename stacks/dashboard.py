@@ -10,8 +10,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from contracts import metric_names
 from stacks.config import Config
-from training import metric_names
 
 if TYPE_CHECKING:
     from stacks.serving_stack import ServingStack

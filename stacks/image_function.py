@@ -10,8 +10,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from contracts import metric_names
+from contracts.env import Var
 from stacks.nag import acknowledge
-from training import metric_names
 
 
 class ImageFunction(Construct):
@@ -49,8 +50,8 @@ class ImageFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             description=description or f"{service} ({handler})",
             environment={
-                "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": metric_names.NAMESPACE,
+                Var.SERVICE_NAME: service,
+                Var.METRICS_NAMESPACE: metric_names.NAMESPACE,
                 **(environment or {}),
             },
             **function_props,

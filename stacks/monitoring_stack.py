@@ -12,6 +12,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from contracts import metric_names, names
+from contracts.env import Var
+from contracts.events import drift_alarm_pattern, retraining_input
+from contracts.names import Output
 from stacks.config import Config
 from stacks.dashboard import build_dashboard
 from stacks.image_function import ImageFunction
@@ -21,8 +25,6 @@ from stacks.serving_stack import ServingStack
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage_stack import StorageStack
 from stacks.training_stack import TrainingStack
-from training import metric_names
-from training.retraining import drift_alarm_pattern, retraining_input
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -60,8 +62,8 @@ class MonitoringStack(Stack):
         self.dashboard = build_dashboard(self, config=config, serving=serving, training=training,
                                          drift_check=self.drift_check.function, dead_letters=self.dead_letters,
                                          alarms=list(self.alarms.values()))
-        CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic.topic_arn)
-        CfnOutput(self, "DriftCheckFunctionName", value=self.drift_check.function.function_name)
+        CfnOutput(self, Output.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
+        CfnOutput(self, Output.DRIFT_CHECK_FUNCTION, value=self.drift_check.function.function_name)
 
     def _drift_function(self, config: Config, storage: StorageStack, *, capture_prefix: str) -> ImageFunction:
         buckets = SharedBuckets.import_from(self, storage)
@@ -75,21 +77,19 @@ class MonitoringStack(Stack):
             retry_attempts=2,
             dead_letter_queue=self.dead_letters,
             environment={
-                "CAPTURE_BUCKET": buckets.capture.bucket.bucket_name,
-                "CAPTURE_PREFIX": "capture/",
-                "REPORTS_BUCKET": buckets.reports.bucket.bucket_name,
-                "MODEL_NAME": config.model_name,
-                "MODEL_DATA_URL": config.model_data_url,
-                "MODEL_SHA256": config.model_sha256,
-                "MIN_ROWS": str(config.drift_min_rows),
-                # The handler appends /<model_name>.json; reports go under drift/<model_name>/ too.
-                "CHECKPOINT_KEY": f"drift/{config.model_name}/checkpoints",
+                # Where it reads and writes in these buckets is contracts.names' layout for MODEL_NAME.
+                Var.CAPTURE_BUCKET: buckets.capture.bucket.bucket_name,
+                Var.REPORTS_BUCKET: buckets.reports.bucket.bucket_name,
+                Var.MODEL_NAME: config.model_name,
+                Var.MODEL_DATA_URL: config.model_data_url,
+                Var.MODEL_SHA256: config.model_sha256,
+                Var.MIN_ROWS: str(config.drift_min_rows),
             },
         )
         model = config.model_name
         buckets.capture.grant(drift.role, capture_prefix, read=True, list_objects=True)  # what Firehose writes
-        buckets.artifacts.grant(drift.role, f"models/{model}/", read=True)
-        buckets.reports.grant(drift.role, f"drift/{model}/", read=True, write=True)
+        buckets.artifacts.grant(drift.role, names.models_prefix(model), read=True)
+        buckets.reports.grant(drift.role, names.drift_prefix(model), read=True, write=True)
         # The first run reads a checkpoint that does not exist yet: S3 answers NoSuchKey (not AccessDenied)
         # only to a caller with ListBucket on the bucket itself, without a prefix condition.
         drift.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"],

@@ -9,6 +9,9 @@ from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from contracts import metric_names, names
+from contracts.env import Var
+from contracts.names import Output
 from stacks.capture_stream import CaptureStream
 from stacks.config import DEPLOYMENT_CONFIGS, Config
 from stacks.image_function import ImageFunction
@@ -16,9 +19,7 @@ from stacks.nag import acknowledge
 from stacks.prediction_api import PredictionApi
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage_stack import StorageStack
-from training import metric_names
 
-ALIAS = "live"
 SERVICE = "inference"  # POWERTOOLS_SERVICE_NAME: the `service` dimension of the function's metrics
 
 
@@ -41,22 +42,22 @@ class ServingStack(Stack):
             description=f"{config.model_name} predictions, model version {config.model_version or 'none'}",
             # The model is configuration: a new model version is a new function version (see the design brief).
             environment={
-                "MODEL_NAME": config.model_name,
-                "MODEL_VERSION": config.model_version,
-                "MODEL_PACKAGE_ARN": config.model_package_arn,
-                "MODEL_DATA_URL": config.model_data_url,
-                "MODEL_SHA256": config.model_sha256,
-                "CAPTURE_STREAM": self.capture.delivery_stream.delivery_stream_name,
-                "CAPTURE_SAMPLE_RATE": str(config.capture_sample_rate),
-                "MAX_BATCH": str(config.max_batch),
+                Var.MODEL_NAME: config.model_name,
+                Var.MODEL_VERSION: config.model_version,
+                Var.MODEL_PACKAGE_ARN: config.model_package_arn,
+                Var.MODEL_DATA_URL: config.model_data_url,
+                Var.MODEL_SHA256: config.model_sha256,
+                Var.CAPTURE_STREAM: self.capture.delivery_stream.delivery_stream_name,
+                Var.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
+                Var.MAX_BATCH: str(config.max_batch),
             },
         )
         self.function = self.inference.function
-        buckets.artifacts.grant(self.inference.role, f"models/{config.model_name}/", read=True)
+        buckets.artifacts.grant(self.inference.role, names.models_prefix(config.model_name), read=True)
         self.capture.grant_put_batch(self.function)
 
         self.alias = lambda_.Alias(
-            self, "LiveAlias", alias_name=ALIAS, version=self.function.current_version,
+            self, "LiveAlias", alias_name=names.ALIAS, version=self.function.current_version,
             provisioned_concurrent_executions=config.provisioned_concurrency or None,
         )
         self.rollback_alarms = self._rollback_alarms(config)
@@ -71,16 +72,16 @@ class ServingStack(Stack):
         self.api = PredictionApi(self, "Prediction", config=config, alias=self.alias, log_retention=retention)
         self._acknowledge(config)
 
-        CfnOutput(self, "ApiUrl", value=self.api.api.url)
+        CfnOutput(self, Output.API_URL, value=self.api.api.url)
         if self.api.api_key is not None:
-            CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id,
+            CfnOutput(self, Output.API_KEY_ID, value=self.api.api_key.key_id,
                       description="aws apigateway get-api-key --include-value --api-key <id> prints the key")
-        CfnOutput(self, "FunctionName", value=self.function.function_name)
-        CfnOutput(self, "AliasArn", value=self.alias.function_arn)
+        CfnOutput(self, Output.FUNCTION_NAME, value=self.function.function_name)
+        CfnOutput(self, Output.ALIAS_ARN, value=self.alias.function_arn)
         # For the promote CLI: stop or inspect a running canary deployment.
-        CfnOutput(self, "DeploymentApplicationName", value=self.deployment_group.application.application_name)
-        CfnOutput(self, "DeploymentGroupName", value=self.deployment_group.deployment_group_name)
-        CfnOutput(self, "CaptureStreamName", value=self.capture.delivery_stream.delivery_stream_name)
+        CfnOutput(self, Output.DEPLOYMENT_APPLICATION, value=self.deployment_group.application.application_name)
+        CfnOutput(self, Output.DEPLOYMENT_GROUP, value=self.deployment_group.deployment_group_name)
+        CfnOutput(self, Output.CAPTURE_STREAM, value=self.capture.delivery_stream.delivery_stream_name)
 
     def _rollback_alarms(self, config: Config) -> list[cloudwatch.IAlarm]:
         """Alarms that stop a deployment: any unhandled error, p99 latency over the limit, or no model to serve."""

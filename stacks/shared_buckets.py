@@ -14,14 +14,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from contracts.names import BUCKETS, bucket_output
 from stacks.nag import acknowledge
-
-KINDS = ("data", "artifacts", "capture", "reports")
-
-
-def output_name(kind: str, attribute: str) -> str:
-    """The storage stack's output for one bucket attribute, e.g. DataBucketArn."""
-    return f"{kind.capitalize()}Bucket{attribute}"
 
 
 @dataclass(frozen=True)
@@ -65,11 +59,11 @@ class SharedBuckets:
         """Import by output name; the consumer stack then deploys after the storage stack."""
         Stack.of(scope).add_stack_dependency(storage)
         refs = {}
-        for kind in KINDS:
-            arn = Fn.get_stack_output(storage.stack_name, output_name(kind, "Arn"))
-            name = Fn.get_stack_output(storage.stack_name, output_name(kind, "Name"))
+        for kind in BUCKETS:
+            arn = Fn.get_stack_output(storage.stack_name, bucket_output(kind, "Arn"))
+            name = Fn.get_stack_output(storage.stack_name, bucket_output(kind, "Name"))
             bucket = s3.Bucket.from_bucket_attributes(scope, f"{kind.capitalize()}Bucket", bucket_arn=arn,
                                                       bucket_name=name)
-            resolved = {"Fn::GetStackOutput": {"StackName": storage.stack_name, "OutputName": output_name(kind, "Arn")}}
+            resolved = {"Fn::GetStackOutput": {"StackName": storage.stack_name, "OutputName": bucket_output(kind, "Arn")}}
             refs[kind] = BucketRef(bucket, json.dumps(resolved, separators=(",", ":")))
         return cls(**refs)

@@ -10,9 +10,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from contracts.names import BUCKETS, Output, bucket_output
 from stacks.config import Config
 from stacks.nag import acknowledge
-from stacks.shared_buckets import KINDS, output_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ACCESS_LOG_DAYS = 365
@@ -78,10 +78,10 @@ class StorageStack(Stack):
         # The other stacks import the buckets through these outputs (stacks/shared_buckets.py).
         buckets = {"data": self.data_bucket, "artifacts": self.artifacts_bucket, "capture": self.capture_bucket,
                    "reports": self.reports_bucket}
-        for kind in KINDS:
-            CfnOutput(self, output_name(kind, "Name"), value=buckets[kind].bucket_name)
-            CfnOutput(self, output_name(kind, "Arn"), value=buckets[kind].bucket_arn)
-        CfnOutput(self, "TrainingDataUri", value=f"s3://{self.data_bucket.bucket_name}/{config.training_data_key}",
+        for kind in BUCKETS:
+            CfnOutput(self, bucket_output(kind, "Name"), value=buckets[kind].bucket_name)
+            CfnOutput(self, bucket_output(kind, "Arn"), value=buckets[kind].bucket_arn)
+        CfnOutput(self, Output.TRAINING_DATA_URI, value=f"s3://{self.data_bucket.bucket_name}/{config.training_data_key}",
                   description="Upload the training CSV here (the pipeline's default data_uri).")
 
     def _bucket(self, construct_id: str, log_prefix: str, *extra_rules: s3.LifecycleRule) -> s3.Bucket:

@@ -14,6 +14,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from contracts import names
 from stacks.config import Config
 from stacks.nag import acknowledge
 from stacks.shared_buckets import SharedBuckets
@@ -150,7 +151,7 @@ class TrainingPipeline(Construct):
             "$merge([$args, {"
             "'run_id': $run,"
             "'training_job_name': $replace($substring($replace($job, /^-+/, ''), 0, 63), /-+$/, ''),"
-            f"'output_uri': 's3://{artifacts}/models/' & $args.model_name & '/' & $run & '/'"
+            f"'output_uri': 's3://{artifacts}/{names.MODELS}' & $args.model_name & '/' & $run & '/'"
             "}])"
             ") %}"
         )
@@ -226,8 +227,8 @@ class TrainingPipeline(Construct):
         model = self._config.model_name
         role = iam.Role(self, "TrainingJobRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="SageMaker training jobs of the training pipeline")
-        buckets.data.grant(role, f"splits/{model}/", read=True, list_objects=True)
-        buckets.artifacts.grant(role, f"models/{model}/", write=True)
+        buckets.data.grant(role, names.splits_prefix(model), read=True, list_objects=True)
+        buckets.artifacts.grant(role, names.models_prefix(model), write=True)
         stack = Stack.of(self)
         role.add_to_policy(iam.PolicyStatement(
             actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

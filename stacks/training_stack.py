@@ -9,6 +9,9 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from contracts import names
+from contracts.env import Var, flag_value
+from contracts.names import Output
 from stacks.config import Config
 from stacks.image_function import ImageFunction
 from stacks.nag import acknowledge
@@ -31,13 +34,13 @@ class TrainingStack(Stack):
         self.notifications = NotificationTopic(self, "Notifications", display_name=f"{config.project_name} training",
                                                email=config.alarm_email)
         environment = {
-            "DATA_BUCKET": buckets.data.bucket.bucket_name,
-            "ARTIFACTS_BUCKET": buckets.artifacts.bucket.bucket_name,
-            "REPORTS_BUCKET": buckets.reports.bucket.bucket_name,
-            "EVAL_TOLERANCE": str(config.eval_tolerance),
-            "EVAL_FLOOR": str(config.eval_floor),
-            "AUTO_APPROVE": str(config.auto_approve).lower(),
-            "IMAGE_URI": storage.image.image_uri,  # recorded in the model package's inference specification
+            Var.DATA_BUCKET: buckets.data.bucket.bucket_name,
+            Var.ARTIFACTS_BUCKET: buckets.artifacts.bucket.bucket_name,
+            Var.REPORTS_BUCKET: buckets.reports.bucket.bucket_name,
+            Var.EVAL_TOLERANCE: str(config.eval_tolerance),
+            Var.EVAL_FLOOR: str(config.eval_floor),
+            Var.AUTO_APPROVE: flag_value(config.auto_approve),
+            Var.IMAGE_URI: storage.image.image_uri,  # recorded in the model package's inference specification
         }
         steps = {
             name: ImageFunction(
@@ -74,19 +77,19 @@ class TrainingStack(Stack):
                                              input=events.RuleTargetInput.from_event_path("$.detail"),
                                              retry_attempts=3)],
         )
-        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
-        CfnOutput(self, "NotificationTopicArn", value=self.notifications.topic.topic_arn)
+        CfnOutput(self, Output.STATE_MACHINE_ARN, value=self.state_machine.state_machine_arn)
+        CfnOutput(self, Output.NOTIFICATION_TOPIC_ARN, value=self.notifications.topic.topic_arn)
 
     def _grant_steps(self, model: str, buckets: SharedBuckets, steps: dict[str, ImageFunction]) -> None:
         """Each step gets its own prefixes (interface 3 of the team brief) and this model's registry entries."""
         validate, evaluate, register = (steps[n].role for n in ("validate", "evaluate", "register"))
-        buckets.data.grant(validate, "datasets/", read=True, list_objects=True)
-        buckets.data.grant(validate, f"splits/{model}/", write=True)
-        buckets.reports.grant(validate, f"validation/{model}/", write=True)
-        buckets.data.grant(evaluate, f"splits/{model}/", read=True, list_objects=True)
-        buckets.artifacts.grant(evaluate, f"models/{model}/", read=True)
-        buckets.reports.grant(evaluate, f"evaluation/{model}/", write=True)
-        buckets.artifacts.grant(register, f"models/{model}/", read=True)
+        buckets.data.grant(validate, names.DATASETS, read=True, list_objects=True)
+        buckets.data.grant(validate, names.splits_prefix(model), write=True)
+        buckets.reports.grant(validate, names.validation_prefix(model), write=True)
+        buckets.data.grant(evaluate, names.splits_prefix(model), read=True, list_objects=True)
+        buckets.artifacts.grant(evaluate, names.models_prefix(model), read=True)
+        buckets.reports.grant(evaluate, names.evaluation_prefix(model), write=True)
+        buckets.artifacts.grant(register, names.models_prefix(model), read=True)
         self._grant_registry(evaluate, model, "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
                              "sagemaker:DescribeModelPackageGroup")
         self._grant_registry(register, model, "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",

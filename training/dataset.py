@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.schema import MISSING_CATEGORY, Feature, FeatureSchema, FeatureType
+from contracts.schema import MISSING_CATEGORY, Feature, FeatureSchema, FeatureType
 
 # Spellings of "no value" accepted in CSV input.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})

@@ -1,7 +1,7 @@
 """Held-out metrics and the evaluation gate: may the candidate replace the production model? (library and CLI)
 
-    python training/evaluate.py --candidate model.tar.gz|dir --test test.csv [--production model.tar.gz|dir]
-                                [--tolerance 0.01] [--floor 0.5] [--out decision.json]
+    mlops evaluate --candidate model.tar.gz|dir --test test.csv [--production model.tar.gz|dir]
+                   [--tolerance 0.01] [--floor 0.5] [--out decision.json]
 
 The candidate passes when its primary metric (ROC AUC for binary, macro F1 for multiclass, R² for
 regression: all "higher is better" and scale-free, so one absolute floor fits every data set) is at
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from training.artifact import (
+from contracts.artifact import (
     TARBALL,
     Artifact,
     ArtifactError,
@@ -26,8 +26,8 @@ from training.artifact import (
     unpack,
     utc_now,
 )
+from contracts.schema import Task
 from training.dataset import DataError, Table, feature_matrix, read_csv, typed_columns
-from training.schema import Task
 from training.validate import require_columns, target_array
 
 PRIMARY_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "r2"}
@@ -157,8 +157,13 @@ def evaluate(candidate: Artifact, test_csv: str | Path, production: Artifact | N
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+EXAMPLES = """example:
+  mlops evaluate --candidate out/ --test test.csv --production prod/model.tar.gz --out decision.json"""
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--candidate", required=True, help=f"{TARBALL} or model directory")
     parser.add_argument("--production", help=f"{TARBALL} or model directory of the current model (omit: none)")
     parser.add_argument("--test", required=True, help="held-out CSV with the target column")

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from training.artifact import OnnxStatus
-from training.schema import FeatureSchema, FeatureType, Task
+from contracts.artifact import OnnxStatus
+from contracts.schema import FeatureSchema, FeatureType, Task
 
 INPUT_PREFIX = "input_"
 OUTPUT_LABEL = "label"  # classifiers: [N] strings, the predicted class

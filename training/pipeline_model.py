@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from training.schema import FeatureSchema, FeatureType, Task
+from contracts.schema import FeatureSchema, FeatureType, Task
 
 # linear: exact ONNX conversion for every schema and the best AUC on breast-cancer of the three.
 DEFAULT_ALGORITHM = "linear"

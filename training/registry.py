@@ -1,6 +1,6 @@
 """The SageMaker Model Registry: one model package group per model name, one package per model version.
 
-    python -m training.registry list|describe|approve|reject --model-name X [--version N] [--description TEXT]
+    mlops registry list|describe|approve|reject --model-name X [--version N] [--description TEXT]
 
 A package carries what promotion and serving need in CustomerMetadataProperties: the tarball
 location and sha256, the artifact's version id and the held-out metrics (as strings, which is all
@@ -226,8 +226,15 @@ def reject(sagemaker: Any | None, model_name: str, version: int, description: st
     return set_status(sagemaker, model_name, version, REJECTED, description)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.registry", description=__doc__.splitlines()[0])
+EXAMPLES = """examples:
+  mlops registry list --model-name breast-cancer
+  mlops registry approve --model-name breast-cancer --version 3 --description "reviewed the evaluation"
+"""
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog or "mlops registry", description=__doc__.splitlines()[0],
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["list", "describe", "approve", "reject"])
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--version", type=int, help="model package version (describe, approve, reject)")

@@ -1,10 +1,11 @@
 """Training in SageMaker script mode: validate, fit, score on held-out rows, write the artifact.
 
-    python training/train.py --train data.csv --model-dir out/ --target label [--test test.csv]
+    mlops train --train data.csv --model-dir out/ --target label [--test test.csv]
         [--task binary|multiclass|regression] [--categorical a,b] [--algorithm linear] [--seed 42] ...
 
 Defaults come from SageMaker's variables (SM_CHANNEL_TRAIN, SM_CHANNEL_TEST, SM_MODEL_DIR,
-SM_OUTPUT_DATA_DIR); hyperparameters arrive as `--name value` arguments.
+SM_OUTPUT_DATA_DIR); hyperparameters arrive as `--name value` arguments. In SageMaker the image's
+entry runs it (`train`); `python training/train.py …` (script mode) runs the same code.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training import artifact
+from contracts import artifact
+from contracts.schema import FeatureSchema, Task
+from drift_check.stats import build_baseline
 from training.dataset import DataError, feature_matrix, read_csv, typed_columns
 from training.evaluate import score
 from training.onnx_export import to_onnx
@@ -29,8 +32,6 @@ from training.pipeline_model import (
     ModelParams,
     build_pipeline,
 )
-from training.schema import FeatureSchema, Task
-from training.stats import build_baseline
 from training.validate import (
     DEFAULT_MAX_MISSING,
     DEFAULT_MIN_ROWS,
@@ -172,9 +173,16 @@ def _optional_int(text: str) -> int | None:
     return None if text.strip().lower() in ("", "none") else int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+EXAMPLES = """examples:
+  mlops train --train wine.csv --model-dir out/ --target quality
+  mlops train --train diamonds.csv --model-dir out/ --target price --categorical cut,color,clarity \\
+      --algorithm hist_gradient_boosting --max-iter 300"""
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     env = os.environ.get
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", default=env("SM_CHANNEL_TRAIN"), help="CSV file or directory with one CSV")
     parser.add_argument("--test", default=env("SM_CHANNEL_TEST"), help="held-out CSV (default: split --train)")
     parser.add_argument("--model-dir", default=env("SM_MODEL_DIR"))
@@ -207,9 +215,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run training from arguments; data problems print to stderr and return 1, usage errors exit 2."""
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     for name in ("train", "model_dir"):
         if not getattr(args, name):

@@ -1,7 +1,7 @@
 """Data validation: does a labelled CSV hold what training needs? (library and CLI)
 
-    python training/validate.py --data x.csv --target label [--task binary] [--categorical a,b]
-                                [--min-rows 50] [--max-missing 0.5] [--report out.json]
+    mlops validate --data x.csv --target label [--task binary] [--categorical a,b]
+                   [--min-rows 50] [--max-missing 0.5] [--report out.json]
 
 Exit codes: 0 valid, 1 invalid data (the problems go to stderr), 2 usage error.
 """
@@ -17,6 +17,7 @@ from typing import get_args
 import numpy as np
 from pydantic import BaseModel, computed_field
 
+from contracts.schema import FeatureSchema, FeatureType, Task
 from training.dataset import (
     DataError,
     Table,
@@ -25,7 +26,6 @@ from training.dataset import (
     numeric_column,
     read_csv,
 )
-from training.schema import FeatureSchema, FeatureType, Task
 
 DEFAULT_MIN_ROWS = 50
 DEFAULT_MAX_MISSING = 0.5
@@ -308,8 +308,13 @@ def data_options(args: argparse.Namespace) -> dict:
             "min_rows": args.min_rows, "max_missing": args.max_missing}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+EXAMPLES = """example:
+  mlops validate --data wine.csv --target quality --categorical colour --report validation.json"""
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="CSV file with a header row")
     add_data_arguments(parser)
     parser.add_argument("--report", help="write the JSON report here")

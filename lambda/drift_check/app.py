@@ -1,13 +1,12 @@
 """Lambda handler for the scheduled drift check (EventBridge): report to S3, metrics to CloudWatch (EMF).
 
-Environment: CAPTURE_BUCKET, CAPTURE_PREFIX ("capture/"; files are read under <prefix><MODEL_NAME>/),
-REPORTS_BUCKET, MODEL_NAME, MODEL_DATA_URL (empty: no model promoted), MODEL_SHA256, MIN_ROWS (500),
-CHECKPOINT_KEY (prefix in the reports bucket, "drift/checkpoints"), DRIFT_ALPHA (0.05),
-CHECKPOINT_EVERY_FILES (10), STOP_MARGIN_SECONDS (60), DRIFT_WORKERS (the CPUs available).
+Environment (contracts.env.Var): CAPTURE_BUCKET, REPORTS_BUCKET, MODEL_NAME, MODEL_DATA_URL (empty: no
+model promoted), MODEL_SHA256, MIN_ROWS (500), DRIFT_ALPHA (0.05), CHECKPOINT_EVERY_FILES (10),
+STOP_MARGIN_SECONDS (60), DRIFT_WORKERS (the CPUs available). Captured requests are read, and the
+checkpoint and reports written, where contracts.names puts them for MODEL_NAME.
 """
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +15,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from contracts import env, names
+from contracts import metric_names as mn
+from contracts.env import Var
 from drift_check.file_counts import available_cpus
 from drift_check.model_source import ProductionModel, load_model
+from drift_check.stats_compare import Thresholds
 from drift_check.window_check import Settings, run_check
-from training import metric_names as mn
-from training.stats_compare import Thresholds
 
 logger = Logger()
 metrics = Metrics(namespace=mn.NAMESPACE)
@@ -30,41 +31,26 @@ s3 = boto3.client("s3")
 
 def settings_from_env() -> Settings:
     """The function's configuration; a missing or malformed variable fails with its name."""
-    def required(name: str) -> str:
-        value = os.environ.get(name, "").strip()
-        if not value:
-            raise RuntimeError(f"environment variable {name} is not set")
-        return value
-
-    def number(name: str, default: str, kind: type = int) -> Any:
-        raw = os.environ.get(name, default)
-        try:
-            return kind(raw)
-        except ValueError:
-            raise RuntimeError(f"environment variable {name} must be a {kind.__name__}, got {raw!r}") from None
-
-    model_name = required("MODEL_NAME")
-    capture_prefix = os.environ.get("CAPTURE_PREFIX", "capture/").strip("/")
-    checkpoint_prefix = os.environ.get("CHECKPOINT_KEY", "drift/checkpoints").strip("/")
+    model_name = env.required(Var.MODEL_NAME)
     return Settings(
-        capture_bucket=required("CAPTURE_BUCKET"),
-        capture_prefix=f"{capture_prefix}/{model_name}/" if capture_prefix else f"{model_name}/",
-        reports_bucket=required("REPORTS_BUCKET"),
-        checkpoint_key=f"{checkpoint_prefix}/{model_name}.json",
+        capture_bucket=env.required(Var.CAPTURE_BUCKET),
+        capture_prefix=names.capture_prefix(model_name),
+        reports_bucket=env.required(Var.REPORTS_BUCKET),
+        checkpoint_key=names.drift_checkpoint_key(model_name),
         model_name=model_name,
-        thresholds=Thresholds(alpha=number("DRIFT_ALPHA", "0.05", float), min_rows=number("MIN_ROWS", "500")),
-        checkpoint_every=number("CHECKPOINT_EVERY_FILES", "10"),
-        stop_margin_ms=number("STOP_MARGIN_SECONDS", "60") * 1000,
-        workers=max(1, number("DRIFT_WORKERS", str(available_cpus()))),
+        thresholds=Thresholds(alpha=env.number(Var.DRIFT_ALPHA, 0.05), min_rows=env.integer(Var.MIN_ROWS, 500)),
+        checkpoint_every=env.integer(Var.CHECKPOINT_EVERY_FILES, 10),
+        stop_margin_ms=env.integer(Var.STOP_MARGIN_SECONDS, 60) * 1000,
+        workers=max(1, env.integer(Var.DRIFT_WORKERS, available_cpus())),
     )
 
 
 @tracer.capture_method
 def production_model() -> ProductionModel | None:
-    url = os.environ.get("MODEL_DATA_URL", "").strip()
+    url = env.text(Var.MODEL_DATA_URL)
     if not url:
         return None
-    return load_model(s3, url, os.environ.get("MODEL_SHA256", "").strip())
+    return load_model(s3, url, env.text(Var.MODEL_SHA256))
 
 
 def publish_metrics(report: dict[str, Any], model_name: str, model_version: str) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from training.schema import FeatureType
-from training.stats import PREDICTION, Accumulator
+from contracts.schema import FeatureType
+from drift_check.stats import PREDICTION, Accumulator
 
 
 @dataclass

@@ -1,30 +1,24 @@
 """Drift reports, and the command line that checks a current CSV against a reference CSV.
 
-    python lambda/drift_check/drift.py --reference REF.csv --current CUR.csv --output report.json \
+    mlops drift --reference REF.csv --current CUR.csv --output report.json \
         [--target COLUMN] [--categorical a,b] [--html report.html]
 
 Exit status: 0 no drift (or too little data to tell), 1 drift, 2 bad input.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):
-    # Run by path, Python puts only this folder on sys.path; the image and the venv's .pth have
-    # the repository root (training/) and lambda/ (drift_check/) there, so add them likewise.
-    _root = Path(__file__).resolve().parents[2]
-    for _p in (str(_root), str(_root / "lambda")):
-        if _p not in sys.path:
-            sys.path.insert(0, _p)
-
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from training.artifact import utc_now
+from contracts.artifact import utc_now
+from contracts.schema import FeatureSchema, FeatureType
+from drift_check.stats import MAX_DISCRETE, PREDICTION, Accumulator, build_baseline
+from drift_check.stats_compare import Thresholds, compare
 from training.dataset import (
     DataError,
     Table,
@@ -34,9 +28,6 @@ from training.dataset import (
     read_csv,
     typed_columns,
 )
-from training.schema import FeatureSchema, FeatureType
-from training.stats import MAX_DISCRETE, PREDICTION, Accumulator, build_baseline
-from training.stats_compare import Thresholds, compare
 
 EXIT_OK, EXIT_DRIFT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -146,8 +137,13 @@ def reference_baseline(table: Table, target: str | None, categorical: set[str]) 
     return schema, build_baseline(schema, columns, task="none", classes=None, predictions=None)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+EXAMPLES = """example:
+  mlops drift --reference train.csv --current last_week.csv --target label --output drift.json --html drift.html"""
+
+
+def parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", required=True, help="CSV the model was trained on")
     parser.add_argument("--current", required=True, help="CSV to check")
     parser.add_argument("--output", required=True, help="where to write the JSON report")
@@ -159,8 +155,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    args = parse_args(argv, prog)
     try:
         thresholds = Thresholds(alpha=args.alpha, min_rows=args.min_rows)
         categorical = {c.strip() for c in args.categorical.split(",") if c.strip()}

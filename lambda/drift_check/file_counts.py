@@ -16,7 +16,7 @@ from typing import Any
 
 from drift_check.capture_reader import BatchBuffer, CaptureDecoder
 from drift_check.capture_source import CORRUPT, CaptureObject, Prefetcher
-from training.stats import Accumulator
+from drift_check.stats import Accumulator
 
 FileResult = tuple[CaptureObject, Accumulator, str | None]  # the file, its counts, why it was unreadable
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.artifact import TARBALL, Metadata, sha256_file, unpack
-from training.s3_uri import split_s3_uri
+from contracts.artifact import TARBALL, Metadata, sha256_file, unpack
+from contracts.s3_uri import split_s3_uri
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 def load_model(s3: Any, url: str, sha256: str) -> ProductionModel:
-    """Download model.tar.gz, check its sha256 and manifest (training.artifact.unpack), keep the result."""
+    """Download model.tar.gz, check its sha256 and manifest (contracts.artifact.unpack), keep the result."""
     cached = _CACHE.get((url, sha256))
     if cached is not None:
         return cached

@@ -19,8 +19,8 @@ from drift_check.drift import empty_report, make_report
 from drift_check.file_counts import count_files_parallel
 from drift_check.model_source import ProductionModel
 from drift_check.report_html import render
-from training.stats import Accumulator
-from training.stats_compare import Thresholds
+from drift_check.stats import Accumulator
+from drift_check.stats_compare import Thresholds
 
 CHECKPOINT_FORMAT = "drift-checkpoint/1"
 REPORTS_PREFIX = "drift"

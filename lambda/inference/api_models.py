@@ -14,8 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from contracts.schema import FeatureSchema, FeatureType
 from inference.validation import MAX_ABS
-from training.schema import FeatureSchema, FeatureType
 
 
 class PredictResponse(BaseModel):

@@ -34,6 +34,8 @@ from mangum import Mangum
 from starlette.background import BackgroundTask
 from starlette.routing import Route
 
+from contracts import metric_names
+from contracts.artifact import ArtifactError
 from inference.capture import CaptureSink
 from inference.model_loader import NO_MODEL, ModelUnavailable, Pending, locate
 from inference.observability import (
@@ -46,8 +48,6 @@ from inference.observability import (
 from inference.runtime import open_model
 from inference.service import Predictor
 from inference.validation import RequestError
-from training import metric_names
-from training.artifact import ArtifactError
 
 JSON = "application/json"
 _DESCRIPTION = """Predictions from the promoted model.

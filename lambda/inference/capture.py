@@ -13,8 +13,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contracts import metric_names
 from inference.observability import logger, metrics
-from training import metric_names
 
 MAX_RECORD_BYTES = 1_000 * 1024  # Firehose: one record's data
 MAX_BATCH_RECORDS = 500  # PutRecordBatch: records per call

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from contracts.schema import FeatureSchema, FeatureType
 from inference.validation import MAX_ABS, Issue, NonFinite, RequestError, json_type
-from training.schema import FeatureSchema, FeatureType
 
 _decode = msgspec.json.Decoder().decode
 encode = msgspec.json.Encoder().encode

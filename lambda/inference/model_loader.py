@@ -4,7 +4,7 @@ MODEL_DIR (an unpacked artifact, for development) or MODEL_DATA_URL (s3://…/mo
 with MODEL_SHA256 from the function's configuration: the tarball's hash and the
 manifest are checked before anything is loaded. Failures come back as a reason, not an
 exception, so the service starts and answers 503 instead of crash-looping.
-This module imports only the standard library at first (training.artifact, with pydantic,
+This module imports only the standard library at first (contracts.artifact, with pydantic,
 when the artifact is opened), so `begin` can start the download before the heavy imports.
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contracts.s3_uri import split_s3_uri
 from inference import s3_get
 from inference.settings import Settings
-from training.s3_uri import split_s3_uri
 
 if TYPE_CHECKING:
-    from training.artifact import Artifact
+    from contracts.artifact import Artifact
 
 NO_MODEL = "no model has been promoted: MODEL_DATA_URL (or MODEL_DIR) is not set"
 
@@ -92,7 +92,7 @@ def s3_object(settings: Settings) -> S3Object:
 
 
 def _open_dir(model_dir: str) -> Artifact:
-    from training import artifact
+    from contracts import artifact
 
     if not Path(model_dir).is_dir():
         raise ModelUnavailable(f"MODEL_DIR={model_dir!r} is not a directory")
@@ -110,7 +110,7 @@ def _from_s3(settings: Settings, download: s3_get.Download | None) -> tuple[Arti
             how = download.wait() if download is not None else s3_get.fetch(obj.bucket, obj.key, obj.tarball)
         except s3_get.FetchError as exc:
             raise ModelUnavailable(f"cannot read {settings.model_data_url}: {exc}") from exc
-        from training import artifact
+        from contracts import artifact
 
         shutil.rmtree(obj.dest, ignore_errors=True)  # never mix files of two extractions
         try:

@@ -1,15 +1,15 @@
 """Powertools logger and metrics shared by the serving modules, and the opt-in tracer."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from training import metric_names
+from contracts import env, metric_names
+from contracts.env import Var
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "inference")
+SERVICE = env.text(Var.SERVICE_NAME, "inference")
 
 logger = Logger(service=SERVICE)
 # Ephemeral: Powertools' Metrics instances share one buffer per process, so another module's
@@ -49,7 +49,7 @@ def count_error(kind: str) -> None:
 
 def tracing_enabled() -> bool:
     """Opt-in: the X-Ray SDK import alone adds ~0.4 s to a cold start, even with tracing disabled."""
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in ("false", "0")
+    return not env.flag(Var.TRACE_DISABLED, default=True)
 
 
 def traced(handler: Callable) -> Callable:

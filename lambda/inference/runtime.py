@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from contracts.artifact import Artifact
 from inference.model_loader import ModelUnavailable
-from training.artifact import Artifact
 from training.onnx_export import OUTPUT_PROBABILITIES, OUTPUT_VALUE, onnx_feed
 
 ONNXRUNTIME = "onnxruntime"

@@ -5,7 +5,7 @@ model, the endpoint rules) for a single GET. With the credentials and the region
 as Lambda always sets them, this module signs that GET itself; the boto3 client takes over when they
 are not (a profile), for proxies and FIPS/dual-stack endpoints, and whenever S3 answers anything but
 the object or a definite "no" (a redirect to another region, a 5xx its retries may get past).
-Only standard-library modules are imported here, so the download can start before the heavy imports.
+Only standard-library modules (and contracts.env, which imports only those) are imported here, so the download can start before the heavy imports.
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, urlsplit
 
+from contracts.env import TRUE_VALUES
+
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # Answers the SDK would give too (same credentials, same object): reported, not retried through boto3.
 FINAL_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied"})
@@ -33,7 +35,6 @@ SDK_ATTEMPTS = 2
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d+")  # the aws, aws-cn and aws-us-gov partitions
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # usable as a host name label (no dots)
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
-_TRUE = ("1", "true", "yes", "on")
 
 
 class FetchError(Exception):
@@ -90,13 +91,13 @@ def target_for(bucket: str, key: str, env: Mapping[str, str]) -> Target | None:
     In us-east-1, the regional endpoint AWS recommends, where boto3 still uses the legacy global one.
     """
     region = env.get("AWS_DEFAULT_REGION", "")  # boto3's setting (Lambda sets it, and AWS_REGION, to the function's)
-    if not _REGION.fullmatch(region) or any(env.get(name, "").lower() in _TRUE for name in (
+    if not _REGION.fullmatch(region) or any(env.get(name, "").lower() in TRUE_VALUES for name in (
             "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")):
         return None
     if any(env.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
         return None
     object_path = "/" + quote(key, safe="/~")
-    endpoint = "" if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() in _TRUE else (
+    endpoint = "" if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() in TRUE_VALUES else (
         env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "")
     if endpoint:  # an emulator (moto, LocalStack, MinIO): path-style, as boto3 addresses any configured endpoint
         url = urlsplit(endpoint)

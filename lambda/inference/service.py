@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contracts import metric_names
+from contracts.artifact import Artifact
+from contracts.capture_record import record_line
 from inference.capture import CaptureSink
 from inference.decoding import TypedBodies, encode, parse_json, unwrap
 from inference.model_loader import Source
@@ -15,9 +18,6 @@ from inference.observability import count_by, logger, metrics
 from inference.runtime import OnnxModel, Output, SklearnModel
 from inference.settings import Settings
 from inference.validation import MAX_ISSUES, FeatureReader, Issue, RequestError, Rows
-from training import metric_names
-from training.artifact import Artifact
-from training.capture_record import record_line
 
 UNSCORABLE = "the model's output for this input is not a finite number: values far outside the training data?"
 

@@ -1,16 +1,13 @@
 """The serving configuration, read once from the environment (the function's configuration)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-TRUE = frozenset({"1", "true", "yes", "on"})
+from contracts import env
+from contracts.env import SettingsError, Var
+
 RUNTIMES = ("auto", "onnxruntime", "scikit-learn")
-
-
-class SettingsError(ValueError):
-    """An environment variable has a value the service cannot use."""
+__all__ = ["RUNTIMES", "Settings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -31,43 +28,19 @@ class Settings:
     work_dir: str = "/tmp"  # the only writable place on Lambda
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read the settings; raises SettingsError naming the variable with a bad value."""
-        env = os.environ if env is None else env
-        runtime = env.get("SERVING_RUNTIME", "auto").strip() or "auto"
-        if runtime not in RUNTIMES:
-            raise SettingsError(f"SERVING_RUNTIME={runtime!r}: expected one of {', '.join(RUNTIMES)}")
         return cls(
-            model_data_url=env.get("MODEL_DATA_URL", "").strip(),
-            model_sha256=env.get("MODEL_SHA256", "").strip().lower(),
-            model_dir=env.get("MODEL_DIR", "").strip(),
-            model_name=env.get("MODEL_NAME", "").strip(),
-            model_version=env.get("MODEL_VERSION", "").strip(),
-            model_package_arn=env.get("MODEL_PACKAGE_ARN", "").strip(),
-            capture_stream=env.get("CAPTURE_STREAM", "").strip(),
-            capture_sample_rate=_rate(env.get("CAPTURE_SAMPLE_RATE", "1.0")),
-            max_batch=_positive_int("MAX_BATCH", env.get("MAX_BATCH", "1000")),
-            strict_categories=env.get("STRICT_CATEGORIES", "").strip().lower() in TRUE,
-            runtime=runtime,
-            work_dir=env.get("MODEL_WORK_DIR", "").strip() or str(Path("/tmp")),
+            model_data_url=env.text(Var.MODEL_DATA_URL, env=environ),
+            model_sha256=env.text(Var.MODEL_SHA256, env=environ).lower(),
+            model_dir=env.text(Var.MODEL_DIR, env=environ),
+            model_name=env.text(Var.MODEL_NAME, env=environ),
+            model_version=env.text(Var.MODEL_VERSION, env=environ),
+            model_package_arn=env.text(Var.MODEL_PACKAGE_ARN, env=environ),
+            capture_stream=env.text(Var.CAPTURE_STREAM, env=environ),
+            capture_sample_rate=env.number(Var.CAPTURE_SAMPLE_RATE, 1.0, minimum=0.0, maximum=1.0, env=environ),
+            max_batch=env.integer(Var.MAX_BATCH, 1000, minimum=1, env=environ),
+            strict_categories=env.flag(Var.STRICT_CATEGORIES, env=environ),
+            runtime=env.choice(Var.SERVING_RUNTIME, "auto", RUNTIMES, env=environ),
+            work_dir=env.text(Var.MODEL_WORK_DIR, "/tmp", env=environ),
         )
-
-
-def _rate(raw: str) -> float:
-    try:
-        rate = float(raw)
-    except ValueError:
-        raise SettingsError(f"CAPTURE_SAMPLE_RATE={raw!r}: expected a number between 0 and 1") from None
-    if not 0.0 <= rate <= 1.0:
-        raise SettingsError(f"CAPTURE_SAMPLE_RATE={raw!r}: expected a number between 0 and 1")
-    return rate
-
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a positive integer") from None
-    if value < 1:
-        raise SettingsError(f"{name}={raw!r}: expected a positive integer")
-    return value

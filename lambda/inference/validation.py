@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from training.schema import MISSING_CATEGORY, FeatureSchema, FeatureType
+from contracts.schema import MISSING_CATEGORY, FeatureSchema, FeatureType
 
 MAX_ISSUES = 50  # enough to fix a request; a 1,000-row batch of bad rows stays readable
 NUMBER_TYPES = frozenset({float, int})

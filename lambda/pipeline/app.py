@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, field_validator
 
+from contracts import env, names
+from contracts.artifact import Artifact, ArtifactError, sha256_file, unpack
+from contracts.env import SettingsError, Var
+from contracts.s3_uri import split_s3_uri
+from contracts.schema import Task
 from training import registry
-from training.artifact import Artifact, ArtifactError, sha256_file, unpack
 from training.dataset import Table
 from training.evaluate import DEFAULT_FLOOR, DEFAULT_TOLERANCE, evaluate
-from training.s3_uri import split_s3_uri
-from training.schema import Task
 from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, split_indices
 from training.validate import (
     DEFAULT_MAX_MISSING,
@@ -43,9 +44,6 @@ logger = Logger()
 tracer = Tracer()
 s3 = boto3.client("s3")
 sagemaker = boto3.client("sagemaker")
-
-SPLIT_FILE = "data.csv"
-
 
 class CandidateNotPassed(Exception):
     """register was called for a candidate the evaluation rejected."""
@@ -66,19 +64,18 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        env = os.environ.get
         return cls(
-            data_bucket=env("DATA_BUCKET", ""), reports_bucket=env("REPORTS_BUCKET", ""),
-            tolerance=float(env("EVAL_TOLERANCE") or DEFAULT_TOLERANCE), floor=float(env("EVAL_FLOOR") or DEFAULT_FLOOR),
-            auto_approve=env("AUTO_APPROVE", "").strip().lower() in ("1", "true", "yes"),
-            min_rows=int(env("MIN_ROWS") or DEFAULT_MIN_ROWS), max_missing=float(env("MAX_MISSING_RATE") or DEFAULT_MAX_MISSING),
-            image_uri=env("IMAGE_URI") or None,
+            data_bucket=env.text(Var.DATA_BUCKET), reports_bucket=env.text(Var.REPORTS_BUCKET),
+            tolerance=env.number(Var.EVAL_TOLERANCE, DEFAULT_TOLERANCE), floor=env.number(Var.EVAL_FLOOR, DEFAULT_FLOOR),
+            auto_approve=env.flag(Var.AUTO_APPROVE),
+            min_rows=env.integer(Var.MIN_ROWS, DEFAULT_MIN_ROWS), max_missing=env.number(Var.MAX_MISSING_RATE, DEFAULT_MAX_MISSING),
+            image_uri=env.text(Var.IMAGE_URI) or None,
         )
 
     def bucket(self, name: str) -> str:
         value = getattr(self, name)
         if not value:
-            raise RuntimeError(f"environment variable {name.upper()} is not set")
+            raise SettingsError(f"environment variable {name.upper()} is not set")
         return value
 
 
@@ -176,18 +173,18 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
             path, request.target, task=request.task, categorical=set(request.categorical_names),
             min_rows=settings.min_rows, max_missing=settings.max_missing,
         )
-    report_uri = put_json(settings.bucket("reports_bucket"), f"validation/{request.model_name}/{request.run_id}.json", report.to_json())
+    report_uri = put_json(settings.bucket("reports_bucket"), names.validation_report_key(request.model_name, request.run_id), report.to_json())
     if not report.passed:
         logger.warning("data validation failed", extra={"errors": report.errors, "report_uri": report_uri})
         raise DataValidationError(report)
     train_rows, test_rows = split_indices(np.array(target_values(table, request.target), dtype=object), report.task,
                                           request.test_size, request.seed)
-    prefix = f"splits/{request.model_name}/{request.run_id}"
     data_bucket = settings.bucket("data_bucket")
     uris = {}
-    for part, rows in (("train", train_rows), ("test", test_rows)):
-        s3.put_object(Bucket=data_bucket, Key=f"{prefix}/{part}/{SPLIT_FILE}", Body=_csv_bytes(table, rows), ContentType="text/csv")
-        uris[f"{part}_uri"] = f"s3://{data_bucket}/{prefix}/{part}/"  # a prefix: the training job's channel
+    for part, rows in zip(names.SPLIT_PARTS, (train_rows, test_rows), strict=True):
+        prefix = names.split_prefix(request.model_name, request.run_id, part)
+        s3.put_object(Bucket=data_bucket, Key=f"{prefix}{names.SPLIT_FILE}", Body=_csv_bytes(table, rows), ContentType="text/csv")
+        uris[f"{part}_uri"] = f"s3://{data_bucket}/{prefix}"  # a prefix: the training job's channel
     logger.info("data valid", extra={"rows": table.n_rows, "task": report.task, "train": len(train_rows), "test": len(test_rows)})
     return {
         **uris, "report_uri": report_uri, "rows": table.n_rows, "task": report.task,
@@ -230,7 +227,7 @@ def evaluate_handler(event: dict, context: LambdaContext) -> dict:
         "model_name": request.model_name, "run_id": request.run_id, "candidate_model_uri": request.candidate_model_uri,
         "candidate_sha256": candidate_sha256, "production_package": entry.model_dump() if entry else None,
     }
-    decision_uri = put_json(settings.bucket("reports_bucket"), f"evaluation/{request.model_name}/{request.run_id}.json",
+    decision_uri = put_json(settings.bucket("reports_bucket"), names.evaluation_report_key(request.model_name, request.run_id),
                             json.dumps(body, indent=2))
     logger.info("evaluation", extra={"passed": decision.passed, "reason": decision.reason})
     return {

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from training import artifact
-from training.schema import Feature, FeatureSchema, FeatureType
+from contracts import artifact
+from contracts.schema import Feature, FeatureSchema, FeatureType
 
 
 def _metadata(**overrides) -> artifact.Metadata:

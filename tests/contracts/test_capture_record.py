@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from training import capture_record
+from contracts import capture_record
 
 
 def test_fast_line_parses_back():

@@ -1,26 +1,17 @@
 """Fixtures for the reliability tests: the serving tests' fake AWS, demo model and Lambda context, plus the tarball.
 
-The serving, drift and training test folders go on sys.path (as pytest puts them there when it
-collects them) so their helper modules are imported, not copied; the serving fixtures are imported
-from their conftest, so both folders test the same model trained the same way.
+The serving fixtures are imported from their conftest, so both folders test the same model trained the same way.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parent.parent
-for folder in ("serving", "drift", "training"):
-    if str(TESTS / folder) not in sys.path:
-        sys.path.append(str(TESTS / folder))
-
-from reliability_helpers import breast_cancer_rows  # noqa: E402
-
-import inference.observability  # noqa: E402, F401  (its log handler binds the session's stdout, not a test's capsys)
-from tests.serving import conftest as serving  # noqa: E402
-from training import artifact  # noqa: E402
+import inference.observability  # noqa: F401  (its log handler binds the session's stdout, not a test's capsys)
+from contracts import artifact
+from tests.inference import conftest as serving
+from tests.reliability.reliability_helpers import breast_cancer_rows
 
 # The serving tests' fixtures: a clean serving environment (autouse), the demo model, a Lambda context.
 aws_env = serving.aws_env
@@ -28,7 +19,7 @@ breast_cancer_dir = serving.breast_cancer_dir
 lambda_context = serving.lambda_context
 
 # Read by the drift check and by botocore; the serving fixture (aws_env) clears the serving variables.
-MORE_ENV = ("CAPTURE_BUCKET", "CAPTURE_PREFIX", "REPORTS_BUCKET", "MIN_ROWS", "CHECKPOINT_KEY", "DRIFT_WORKERS",
+MORE_ENV = ("CAPTURE_BUCKET", "REPORTS_BUCKET", "MIN_ROWS", "DRIFT_WORKERS",
             "CHECKPOINT_EVERY_FILES", "STOP_MARGIN_SECONDS", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
 
 

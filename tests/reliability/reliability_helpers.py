@@ -16,12 +16,13 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
+from contracts import names
 from demo.traffic import TrafficResult
 
 MODEL_NAME = "breast-cancer"
 STREAM = "capture-stream"
 CAPTURE_BUCKET = "capture"
-CAPTURE_PREFIX = f"capture/{MODEL_NAME}/"
+CAPTURE_PREFIX = names.capture_prefix(MODEL_NAME)
 
 
 def breast_cancer_rows(names: list[str]) -> list[dict[str, float]]:

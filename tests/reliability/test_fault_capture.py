@@ -1,6 +1,6 @@
 """The capture stream failing: predictions still answer 200, and every lost line is counted in CaptureRecordsDropped.
 
-Covered elsewhere (tests/serving/test_capture.py): a stream that does not exist (the call raises), and
+Covered elsewhere (tests/inference/test_capture.py): a stream that does not exist (the call raises), and
 FailedPutCount at the level of CaptureSink._put. Here: Firehose unreachable, and a partial rejection
 through the whole handler, checked against what landed in S3 (nothing lost uncounted, nothing twice).
 """
@@ -11,12 +11,12 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from reliability_helpers import STREAM, captured_lines, emf_values, firehose_to_s3
-from serving_helpers import api_event, invoke, load_app
 
+from contracts import metric_names
 from demo.local_server import free_port
 from inference import capture
-from training import metric_names
+from tests.inference.serving_helpers import api_event, invoke, load_app
+from tests.reliability.reliability_helpers import STREAM, captured_lines, emf_values, firehose_to_s3
 
 
 def predict_some(served: Any, rows: list[dict[str, float]], lambda_context: Any) -> list[tuple[int, Any]]:

@@ -1,7 +1,7 @@
 """S3 unreachable while the function starts: it comes up, answers 503 naming the reason, and does not retry per request.
 
 Covered elsewhere: a missing object, a hash mismatch, a tampered or incomplete tarball
-(tests/serving/test_model_loading.py). Not covered there: S3 not answering at all.
+(tests/inference/test_model_loading.py). Not covered there: S3 not answering at all.
 """
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import socket
 
 import httpx
 import pytest
-from reliability_helpers import dropping_server, emf_values, log_entries
-from serving_helpers import api_event, invoke, load_app
 
+from contracts import metric_names
 from demo.local_server import free_port, prediction_api
-from training import metric_names
+from tests.inference.serving_helpers import api_event, invoke, load_app
+from tests.reliability.reliability_helpers import dropping_server, emf_values, log_entries
 
 URL = "s3://artifacts/models/breast-cancer/run-1/output/model.tar.gz"
 SDK_ATTEMPTS = 2  # AWS_MAX_ATTEMPTS for the SDK's share of the download

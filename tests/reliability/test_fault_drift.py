@@ -1,7 +1,7 @@
 """The whole loop, interrupted: predictions captured by the real service, then a drift check stopped halfway and run
 again, in several ways; the final totals equal one uninterrupted read of the same files, with every served row.
 
-Covered elsewhere (tests/drift/test_handler.py, on synthetic capture lines): one stop for time and one
+Covered elsewhere (tests/drift_check/test_handler.py, on synthetic capture lines): one stop for time and one
 exception while counting, each then resumed. Here: stopped after every file, S3 failing to read a
 capture file between checkpoints, and S3 failing to write a checkpoint, on what the service captured.
 """
@@ -15,15 +15,17 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from drift_helpers import FakeContext
 from moto import mock_aws
-from reliability_helpers import CAPTURE_BUCKET, MODEL_NAME, STREAM, client_error, firehose_to_s3
-from serving_helpers import api_event, invoke, load_app
+
+from contracts import names
+from tests.drift_check.drift_helpers import FakeContext
+from tests.inference.serving_helpers import api_event, invoke, load_app
+from tests.reliability.reliability_helpers import CAPTURE_BUCKET, MODEL_NAME, STREAM, client_error, firehose_to_s3
 
 EVENT = json.loads((Path(__file__).resolve().parent.parent / "events" / "drift_scheduled_event.json").read_text())
 REPORTS, ARTIFACTS = "reports", "artifacts"
 MODEL_KEY = f"models/{MODEL_NAME}/run-1/output/model.tar.gz"
-CHECKPOINT_KEY = f"drift/checkpoints/{MODEL_NAME}.json"
+CHECKPOINT_KEY = names.drift_checkpoint_key(MODEL_NAME)
 FILES, ROWS_PER_FILE = 6, 100
 MAX_RUNS = FILES + 2  # bounded: a check that never finishes fails instead of looping
 

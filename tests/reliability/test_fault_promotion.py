@@ -1,6 +1,6 @@
 """Rollouts that must not happen: a clear error, no `cdk deploy`, the promotion history untouched.
 
-Covered elsewhere (tests/serving/test_promote.py): versions not Approved, a failing `cdk deploy`,
+Covered elsewhere (tests/stacks/test_rollout.py): versions not Approved, a failing `cdk deploy`,
 a concurrent history write. Here: the SageMaker registry itself failing (throttled, unreachable)
 at each call a rollout makes, for promote, rollback and deploy; a registry that finds no model;
 and an approved version whose tarball is not what was registered.
@@ -16,14 +16,17 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
-from reliability_helpers import MODEL_NAME, client_error, fail_operation
-from serving_helpers import copy_artifact
 
-from training import artifact, promote, registry
-from training.promote import Clients
+from contracts import artifact, names
+from contracts.names import Output
+from stacks import rollout as promote
+from stacks.rollout import Clients
+from tests.inference.serving_helpers import copy_artifact
+from tests.reliability.reliability_helpers import MODEL_NAME, client_error, fail_operation
+from training import registry
 
 BUCKET = "artifacts-bucket"
-HISTORY = f"models/{MODEL_NAME}/promotions.json"
+HISTORY = names.promotions_key(MODEL_NAME)
 SERVING = "serverless-mlops-serving"
 
 
@@ -99,10 +102,10 @@ def deployed_serving_stack(clients: Clients, model_version: str) -> None:
                                     Code={"ImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/img:1"},
                                     Environment={"Variables": {"MODEL_VERSION": model_version}})
     version = clients.lambda_.publish_version(FunctionName=function)["Version"]
-    clients.lambda_.create_alias(FunctionName=function, Name=promote.ALIAS, FunctionVersion=version)
+    clients.lambda_.create_alias(FunctionName=function, Name=names.ALIAS, FunctionVersion=version)
     clients.cloudformation.create_stack(StackName=SERVING, TemplateBody=json.dumps({
         "Resources": {"Marker": {"Type": "AWS::SNS::Topic"}},
-        "Outputs": {promote.OUTPUT_FUNCTION: {"Value": function}}}))
+        "Outputs": {Output.FUNCTION_NAME: {"Value": function}}}))
 
 
 def test_deploy_refuses_when_the_registry_finds_no_model_but_one_is_live(live, capsys):
@@ -114,7 +117,7 @@ def test_deploy_refuses_when_the_registry_finds_no_model_but_one_is_live(live, c
 
 
 # ------------------------------------------------------------------ a tampered artifact approved by mistake
-# The function refuses such a tarball (503 with the reason: tests/serving/test_model_loading.py) and the evaluation
+# The function refuses such a tarball (503 with the reason: tests/inference/test_model_loading.py) and the evaluation
 # step falls back to the floor (tests/training/test_pipeline_handlers.py); promote should refuse it before deploying.
 
 

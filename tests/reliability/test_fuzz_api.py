@@ -4,7 +4,7 @@ Schema-valid bodies must be answered 200 and schema-breaking ones 400/413/422; n
 and every answer matches the documented status, content type and body schema. Derandomized and
 bounded (MAX_EXAMPLES per operation and mode); the cases run are printed. Two models: the demo model
 (30 numeric features) and a mixed one (a categorical feature, a numeric one with missing values).
-tests/serving/test_openapi.py fuzzes the ASGI app in-process, 25 positive examples per operation.
+tests/inference/test_openapi.py fuzzes the ASGI app in-process, 25 positive examples per operation.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serving_helpers import api_event, invoke, load_app
-from training_helpers import binary_rows, write_csv
 
 from demo.local_server import prediction_api
+from tests.inference.serving_helpers import api_event, invoke, load_app
+from tests.training.training_helpers import binary_rows, write_csv
 from training.train import TrainConfig, train
 
 MAX_EXAMPLES = 100

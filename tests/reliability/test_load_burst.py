@@ -13,7 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
-from reliability_helpers import (
+
+from demo.emulator import embedded_aws
+from demo.local_server import prediction_api
+from tests.reliability.reliability_helpers import (
     STREAM,
     Request,
     captured_lines,
@@ -21,9 +24,6 @@ from reliability_helpers import (
     log_entries,
     send_burst,
 )
-
-from demo.emulator import embedded_aws
-from demo.local_server import prediction_api
 
 REQUESTS = int(os.environ.get("RELIABILITY_LOAD_REQUESTS", "10000"))
 CONCURRENCY = 16

@@ -12,10 +12,11 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
-from stack_helpers import REPO
 
 from stacks.app_stacks import AppStacks, build_stacks
 from stacks.config import Config
+from tests.inference.conftest import breast_cancer_dir  # noqa: F401  (the demo model, for the rollout tests)
+from tests.stacks.stack_helpers import REPO
 
 # The options the default deployment leaves off, all on at once: one extra synthesis covers them.
 VARIANT = {

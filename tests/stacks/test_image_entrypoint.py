@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stack_helpers import REPO
+
+from tests.stacks.stack_helpers import REPO
 
 SCRIPT = REPO / "lambda" / "entrypoint.sh"
 

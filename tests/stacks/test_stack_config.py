@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from stack_helpers import REPO
 
 from stacks.config import Config, ConfigError, markdown_table
+from tests.stacks.stack_helpers import REPO
 
 
 def from_context(values: dict) -> Config:

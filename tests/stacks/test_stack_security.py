@@ -4,7 +4,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 from cdk_nag import AwsSolutionsChecks
-from stack_helpers import as_list, policy_statements, resources
+
+from tests.stacks.stack_helpers import as_list, policy_statements, resources
 
 pytestmark = pytest.mark.slow
 

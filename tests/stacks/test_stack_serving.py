@@ -5,7 +5,8 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match
-from stack_helpers import (
+
+from tests.stacks.stack_helpers import (
     actions_of,
     as_list,
     flatten,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
-from stack_helpers import REPO, resources
 
-from stacks.shared_buckets import KINDS, output_name
+from contracts.names import BUCKETS, bucket_output
+from tests.stacks.stack_helpers import REPO, resources
 
 pytestmark = pytest.mark.slow
 
@@ -63,8 +63,8 @@ def test_old_versions_expire_and_captured_requests_age_out(default_app, buckets)
 
 def test_outputs_that_other_stacks_import_the_buckets_by(default_app):
     outputs = default_app.storage.find_outputs("*")
-    for kind in KINDS:
-        assert output_name(kind, "Name") in outputs and output_name(kind, "Arn") in outputs
+    for kind in BUCKETS:
+        assert bucket_output(kind, "Name") in outputs and bucket_output(kind, "Arn") in outputs
     assert "TrainingDataUri" in outputs
 
 
@@ -96,7 +96,7 @@ def test_image_context_holds_only_what_the_dockerignore_allows(default_app):
     context = Path(default_app.assembly.directory) / source["directory"]
     files = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
     allowed_roots = ("training/", "lambda/inference/", "lambda/drift_check/", "lambda/pipeline/")
-    allowed_files = {"Dockerfile", ".dockerignore", "lambda/requirements-image.lock", "lambda/image_deps.py",
+    allowed_files = {"Dockerfile", ".dockerignore", "lambda/requirements-image.lock", "stacks/image_deps.py",
                      "lambda/entrypoint.sh"}
     strays = {f for f in files if f not in allowed_files and not f.startswith(allowed_roots)}
     assert not strays

@@ -7,7 +7,8 @@ import re
 import jsonata
 import pytest
 from aws_cdk.assertions import Match
-from stack_helpers import (
+
+from tests.stacks.stack_helpers import (
     actions_of,
     as_list,
     flatten,

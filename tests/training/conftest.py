@@ -5,11 +5,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from training_helpers import binary_rows, multiclass_rows, regression_rows, write_csv
 
+from contracts import artifact
 from demo.data import TARGET as BC_TARGET
 from demo.data import write_breast_cancer_csv
-from training import artifact
+from tests.training.training_helpers import binary_rows, multiclass_rows, regression_rows, write_csv
 from training.train import TrainConfig, TrainResult, train
 
 PIPELINE_ENV = ("DATA_BUCKET", "ARTIFACTS_BUCKET", "REPORTS_BUCKET", "EVAL_TOLERANCE", "EVAL_FLOOR", "AUTO_APPROVE",

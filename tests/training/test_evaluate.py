@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from training_helpers import write_csv
 
+from tests.training.training_helpers import write_csv
 from training.evaluate import gate, main
 from training.pipeline_model import ModelParams
 from training.train import TrainConfig, train

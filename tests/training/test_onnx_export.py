@@ -6,10 +6,10 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
+from contracts.schema import Feature, FeatureSchema, FeatureType
 from training import onnx_export
 from training.onnx_export import INPUT_PREFIX, input_runs, onnx_feed, to_onnx
 from training.pipeline_model import build_pipeline, preprocessor
-from training.schema import Feature, FeatureSchema, FeatureType
 
 NUM, CAT = FeatureType.NUMERIC, FeatureType.CATEGORICAL
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training import artifact
+from contracts import artifact
 from training.sagemaker_entry import main
 
 SM_VARIABLES = ("SM_CHANNEL_TRAIN", "SM_CHANNEL_TEST", "SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR")

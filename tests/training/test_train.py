@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 import pytest
-from training_helpers import binary_rows, write_csv
 
-from training import artifact
+from contracts import artifact
+from drift_check.stats import BASELINE_FORMAT
+from tests.training.training_helpers import binary_rows, write_csv
 from training.dataset import feature_matrix, read_csv, typed_columns
 from training.onnx_export import onnx_feed
 from training.pipeline_model import ModelParams
-from training.stats import BASELINE_FORMAT
 from training.train import TrainConfig, main, train
 from training.validate import DataValidationError
 

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from training_helpers import binary_rows, write_csv
 
-from training.schema import FeatureType
+from contracts.schema import FeatureType
+from tests.training.training_helpers import binary_rows, write_csv
 from training.validate import (
     DataValidationError,
     infer_task,

@@ -1,0 +1,125 @@
+"""Environment variables: their names (set by the stacks, the demo and the tests) and one way to read them.
+
+Each reader raises SettingsError naming the variable and what it expects, so a misconfigured function
+says which setting is wrong. Standard library only: the serving cold start imports it.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+FALSE_VALUES = frozenset({"0", "false", "no", "off"})
+
+
+class Var:
+    """The names of the variables the functions read."""
+
+    # the served / monitored model (set per promotion)
+    MODEL_NAME = "MODEL_NAME"
+    MODEL_VERSION = "MODEL_VERSION"
+    MODEL_PACKAGE_ARN = "MODEL_PACKAGE_ARN"
+    MODEL_DATA_URL = "MODEL_DATA_URL"
+    MODEL_SHA256 = "MODEL_SHA256"
+    # serving
+    MODEL_DIR = "MODEL_DIR"
+    MODEL_WORK_DIR = "MODEL_WORK_DIR"
+    CAPTURE_STREAM = "CAPTURE_STREAM"
+    CAPTURE_SAMPLE_RATE = "CAPTURE_SAMPLE_RATE"
+    MAX_BATCH = "MAX_BATCH"
+    STRICT_CATEGORIES = "STRICT_CATEGORIES"
+    SERVING_RUNTIME = "SERVING_RUNTIME"
+    # buckets
+    DATA_BUCKET = "DATA_BUCKET"
+    ARTIFACTS_BUCKET = "ARTIFACTS_BUCKET"
+    CAPTURE_BUCKET = "CAPTURE_BUCKET"
+    REPORTS_BUCKET = "REPORTS_BUCKET"
+    # drift check
+    MIN_ROWS = "MIN_ROWS"
+    DRIFT_ALPHA = "DRIFT_ALPHA"
+    CHECKPOINT_EVERY_FILES = "CHECKPOINT_EVERY_FILES"
+    STOP_MARGIN_SECONDS = "STOP_MARGIN_SECONDS"
+    DRIFT_WORKERS = "DRIFT_WORKERS"
+    # training pipeline steps
+    EVAL_TOLERANCE = "EVAL_TOLERANCE"
+    EVAL_FLOOR = "EVAL_FLOOR"
+    AUTO_APPROVE = "AUTO_APPROVE"
+    MAX_MISSING_RATE = "MAX_MISSING_RATE"
+    IMAGE_URI = "IMAGE_URI"
+    # Powertools
+    SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+    METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+    TRACE_DISABLED = "POWERTOOLS_TRACE_DISABLED"
+
+
+class SettingsError(RuntimeError):
+    """An environment variable is missing or has a value the function cannot use; the message names it."""
+
+
+def flag_value(value: bool) -> str:
+    """How the stacks write a boolean setting (every reader accepts it)."""
+    return "true" if value else "false"
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def text(name: str, default: str = "", env: Mapping[str, str] | None = None) -> str:
+    """The value, stripped; the default when unset or blank."""
+    return _env(env).get(name, "").strip() or default
+
+
+def required(name: str, env: Mapping[str, str] | None = None) -> str:
+    value = text(name, env=env)
+    if not value:
+        raise SettingsError(f"environment variable {name} is not set")
+    return value
+
+
+def flag(name: str, default: bool = False, env: Mapping[str, str] | None = None) -> bool:
+    """True for 1/true/yes/on, False for 0/false/no/off (any case); the default when unset or anything else."""
+    value = text(name, env=env).lower()
+    if value in TRUE_VALUES:
+        return True
+    if value in FALSE_VALUES:
+        return False
+    return default
+
+
+def integer(name: str, default: int, *, minimum: int | None = None, env: Mapping[str, str] | None = None) -> int:
+    raw = text(name, env=env)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or (minimum is not None and value < minimum):
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}" if minimum is not None else "an integer"
+        raise SettingsError(f"{name}={raw!r}: expected {expected}")
+    return value
+
+
+def number(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None,
+           env: Mapping[str, str] | None = None) -> float:
+    raw = text(name, env=env)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = None
+    if value is None or value != value or (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum):
+        bounds = (f" between {minimum:g} and {maximum:g}" if minimum is not None and maximum is not None
+                  else f" >= {minimum:g}" if minimum is not None else f" <= {maximum:g}" if maximum is not None else "")
+        raise SettingsError(f"{name}={raw!r}: expected a number{bounds}")
+    return value
+
+
+def choice(name: str, default: str, choices: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    value = text(name, default, env=env)
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value

@@ -1,0 +1,135 @@
+"""Every shared name in one place: the S3 layout, stack names and outputs, the serving alias.
+
+Stacks grant and configure with these, handlers and CLIs read and write with them, the demo and the
+tests build their fake AWS from them. Standard library only: the serving cold start imports it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+# ------------------------------------------------------------------ S3 layout (keys inside the storage buckets)
+
+# data bucket
+DATASETS = "datasets/"
+SPLITS = "splits/"
+SPLIT_FILE = "data.csv"
+SPLIT_PARTS = ("train", "test")
+# artifacts bucket
+MODELS = "models/"
+PROMOTIONS_FILE = "promotions.json"
+# capture bucket
+CAPTURE = "capture/"
+CAPTURE_ERRORS = "capture-errors/"
+# reports bucket
+VALIDATION = "validation/"
+EVALUATION = "evaluation/"
+DRIFT = "drift/"
+
+
+def training_data_key(model_name: str) -> str:
+    """The default training CSV of a model (the pipeline's default data_uri)."""
+    return f"{DATASETS}{model_name}/train.csv"
+
+
+def splits_prefix(model_name: str) -> str:
+    return f"{SPLITS}{model_name}/"
+
+
+def split_prefix(model_name: str, run_id: str, part: str) -> str:
+    """One part (train/test) of a run's split: a prefix, so it is a SageMaker channel."""
+    return f"{splits_prefix(model_name)}{run_id}/{part}/"
+
+
+def models_prefix(model_name: str) -> str:
+    """Training jobs write models/<model>/<run>/output/model.tar.gz; the promotion history sits here too."""
+    return f"{MODELS}{model_name}/"
+
+
+def promotions_key(model_name: str) -> str:
+    return f"{models_prefix(model_name)}{PROMOTIONS_FILE}"
+
+
+def capture_prefix(model_name: str) -> str:
+    """Firehose writes captured requests under <prefix>YYYY/MM/DD/HH/; the drift check reads them."""
+    return f"{CAPTURE}{model_name}/"
+
+
+def capture_errors_prefix(model_name: str) -> str:
+    """Firehose's failed deliveries: outside capture/ so they are never read as traffic."""
+    return f"{CAPTURE_ERRORS}{model_name}/"
+
+
+def validation_prefix(model_name: str) -> str:
+    return f"{VALIDATION}{model_name}/"
+
+
+def validation_report_key(model_name: str, run_id: str) -> str:
+    return f"{validation_prefix(model_name)}{run_id}.json"
+
+
+def evaluation_prefix(model_name: str) -> str:
+    return f"{EVALUATION}{model_name}/"
+
+
+def evaluation_report_key(model_name: str, run_id: str) -> str:
+    return f"{evaluation_prefix(model_name)}{run_id}.json"
+
+
+def drift_prefix(model_name: str) -> str:
+    """Drift reports (partitioned by date) and the drift check's checkpoint."""
+    return f"{DRIFT}{model_name}/"
+
+
+def drift_checkpoint_key(model_name: str) -> str:
+    return f"{drift_prefix(model_name)}checkpoints/{model_name}.json"
+
+
+def drift_report_stem(model_name: str, at: datetime) -> str:
+    """Key of a drift report without its extension (.json and .html sit side by side)."""
+    return f"{drift_prefix(model_name)}dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}"
+
+
+# ------------------------------------------------------------------ stacks, their outputs, the alias
+
+DEFAULT_PROJECT = "serverless-mlops"
+STORAGE, TRAINING, SERVING, MONITORING = "storage", "training", "serving", "monitoring"
+STACKS = (STORAGE, TRAINING, SERVING, MONITORING)
+# What a promotion redeploys: the function (the model is its configuration) and the drift check.
+ROLLOUT_STACKS = (SERVING, MONITORING)
+
+
+def stack_name(project_name: str, stack: str) -> str:
+    return f"{project_name}-{stack}"
+
+
+# The serving function's alias that API Gateway invokes and CodeDeploy shifts.
+ALIAS = "live"
+
+
+class Output:
+    """Stack output ids (the keys `aws cloudformation describe-stacks` shows)."""
+
+    # serving
+    API_URL = "ApiUrl"
+    API_KEY_ID = "ApiKeyId"
+    FUNCTION_NAME = "FunctionName"
+    ALIAS_ARN = "AliasArn"
+    DEPLOYMENT_APPLICATION = "DeploymentApplicationName"
+    DEPLOYMENT_GROUP = "DeploymentGroupName"
+    CAPTURE_STREAM = "CaptureStreamName"
+    # training
+    STATE_MACHINE_ARN = "StateMachineArn"
+    NOTIFICATION_TOPIC_ARN = "NotificationTopicArn"
+    # monitoring
+    ALARM_TOPIC_ARN = "AlarmTopicArn"
+    DRIFT_CHECK_FUNCTION = "DriftCheckFunctionName"
+    # storage
+    TRAINING_DATA_URI = "TrainingDataUri"
+
+
+BUCKETS = ("data", "artifacts", "capture", "reports")
+
+
+def bucket_output(bucket: str, attribute: str) -> str:
+    """The storage stack's output for one bucket attribute ("Name" or "Arn"), e.g. DataBucketArn."""
+    return f"{bucket.capitalize()}Bucket{attribute}"

@@ -1,0 +1,83 @@
+"""Helpers for the serving tests: API Gateway events, invoking the handler, reloading the app, artifact copies."""
+from __future__ import annotations
+
+import base64
+import copy
+import importlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts import artifact
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+EVENT_FILES = {"v1": "serving_rest_v1.json", "v2": "serving_http_v2.json"}
+VERSIONS = tuple(EVENT_FILES)
+
+
+def copy_artifact(src: Path, dest: Path, *, drop_onnx: bool = False, library_versions: dict[str, str] | None = None) -> Path:
+    """A modified copy of an artifact, re-manifested (a legitimate artifact of another shape)."""
+    shutil.copytree(src, dest)
+    if drop_onnx:
+        (dest / artifact.MODEL_ONNX).unlink()
+    if library_versions is not None:
+        meta = artifact.read_metadata(dest)
+        meta.library_versions.update(library_versions)
+        (dest / artifact.METADATA).write_text(meta.model_dump_json(indent=2))
+    artifact.write_manifest(dest)
+    return dest
+
+
+# ------------------------------------------------------------------ the app under a given environment
+
+
+def load_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
+    """inference.app imported afresh under the given environment (its model loads at import)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    import inference.app
+
+    return importlib.reload(inference.app)
+
+
+# ------------------------------------------------------------------ API Gateway events
+
+
+def api_event(version: str, method: str, path: str, body: Any = None, *, raw: bytes | str | None = None,
+              base64_body: bool = False, request_id: str | None = None) -> dict:
+    """A real API Gateway event (REST payload v1 or HTTP API payload v2) with the given request."""
+    event = copy.deepcopy(json.loads((EVENTS / EVENT_FILES[version]).read_text()))
+    text = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    if isinstance(text, bytes):  # bytes that are not text travel base64-encoded, as API Gateway sends them
+        base64_body = True
+    if base64_body and text is not None:
+        text = base64.b64encode(text if isinstance(text, bytes) else text.encode()).decode()
+    event["body"] = text
+    event["isBase64Encoded"] = base64_body
+    if version == "v1":
+        event["resource"] = event["path"] = event["requestContext"]["resourcePath"] = path
+        event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+        event["requestContext"]["path"] = "/prod" + path
+        if request_id:
+            event["requestContext"]["requestId"] = request_id
+    else:
+        event["rawPath"] = path
+        event["requestContext"]["http"]["method"] = method
+        event["requestContext"]["http"]["path"] = path
+        event["headers"].pop("content-length", None)
+        if request_id:
+            event["requestContext"]["requestId"] = request_id
+    return event
+
+
+
+def invoke(module: Any, event: dict, context: Any) -> tuple[int, Any]:
+    """Call the Lambda handler; (status, parsed JSON body)."""
+    response = module.handler(event, context)
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], json.loads(body) if body else None

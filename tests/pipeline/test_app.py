@@ -1,0 +1,156 @@
+"""The Step Functions step handlers on moto, driven by the event files in tests/events/."""
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from contracts import artifact
+from contracts.artifact import TamperedArtifact
+from tests.training.training_helpers import binary_rows, load_event, write_csv
+from training import registry
+from training.train import TrainConfig, train
+from training.validate import DataValidationError
+
+DATA, ARTIFACTS, REPORTS = "mlops-test-data", "mlops-test-artifacts", "mlops-test-reports"
+
+
+@pytest.fixture
+def s3(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Buckets with the incoming data, and the functions' environment."""
+    with mock_aws():
+        client = boto3.client("s3")
+        for bucket in (DATA, ARTIFACTS, REPORTS):
+            client.create_bucket(Bucket=bucket)
+        client.upload_file(str(data_dir / "binary.csv"), DATA, "incoming/tiny-binary/data.csv")
+        header, rows = binary_rows()
+        rows[2][0] = "x"
+        client.put_object(Bucket=DATA, Key="incoming/tiny-binary/bad.csv", Body=write_csv(tmp_path / "bad.csv", header, rows).read_bytes())
+        for name, value in {"DATA_BUCKET": DATA, "ARTIFACTS_BUCKET": ARTIFACTS, "REPORTS_BUCKET": REPORTS}.items():
+            monkeypatch.setenv(name, value)
+        yield client
+
+
+@pytest.fixture
+def app(s3):
+    """The handler module, imported once moto is active (its clients are created at import)."""
+    return importlib.import_module("pipeline.app")
+
+
+def _read(s3, uri: str) -> bytes:
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _rows(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode())))
+
+
+def _validated(app, lambda_context) -> dict:
+    return app.validate_handler(load_event("pipeline_validate.json"), lambda_context)
+
+
+def _train_candidate(s3, validation: dict, tmp_path: Path, event: dict) -> str:
+    """Play the training job: train on the train split, upload model.tar.gz where SageMaker would."""
+    local = tmp_path / "train.csv"
+    local.write_bytes(_read(s3, validation["train_uri"] + "data.csv"))
+    config = TrainConfig(target="label", model_name=event["model_name"], categorical=["color"], run_id=event["run_id"])
+    result = train(local, tmp_path / "model", config, test_path=None)
+    tarball = tmp_path / artifact.TARBALL
+    artifact.pack(result.model_dir, tarball)
+    bucket, key = event["candidate_model_uri"][len("s3://"):].split("/", 1)
+    s3.upload_file(str(tarball), bucket, key)
+    return event["candidate_model_uri"]
+
+
+def test_validate_writes_split_and_report(s3, app, lambda_context, data_dir):
+    out = _validated(app, lambda_context)
+    assert out["task"] == "binary" and out["rows"] == 160
+    assert out["train_uri"] == f"s3://{DATA}/splits/tiny-binary/run-20261123-0001/train/"
+    assert out["hyperparameters"] == {"target": "label", "model-name": "tiny-binary", "task": "binary",
+                                      "categorical": "color", "run-id": "run-20261123-0001"}
+    train_rows = _rows(_read(s3, out["train_uri"] + "data.csv"))
+    test_rows = _rows(_read(s3, out["test_uri"] + "data.csv"))
+    original = _rows((data_dir / "binary.csv").read_bytes())
+    assert train_rows[0] == test_rows[0] == original[0]
+    assert (len(train_rows) - 1, len(test_rows) - 1) == (128, 32)
+    assert sorted(train_rows[1:] + test_rows[1:]) == sorted(original[1:])  # values exactly as uploaded
+    report = json.loads(_read(s3, out["report_uri"]))
+    assert report["passed"] is True and report["feature_schema"]["target"] == "label"
+    assert out["report_uri"] == f"s3://{REPORTS}/validation/tiny-binary/run-20261123-0001.json"
+    first_split = _read(s3, out["test_uri"] + "data.csv")
+    _validated(app, lambda_context)
+    assert _read(s3, out["test_uri"] + "data.csv") == first_split  # seeded: the same split again
+
+
+def test_validate_failure_raises_and_still_writes_the_report(s3, app, lambda_context):
+    with pytest.raises(DataValidationError, match="bad.csv: column 'a' is numeric but 'x' on line 4") as info:
+        app.validate_handler(load_event("pipeline_validate_bad_data.json"), lambda_context)
+    assert type(info.value).__name__ == "DataValidationError"  # what the state machine's Catch matches
+    report = json.loads(_read(s3, f"s3://{REPORTS}/validation/tiny-binary/run-20261123-0002.json"))
+    assert report["passed"] is False and [c["column"] for c in report["checks"] if not c["passed"]] == ["a"]
+    listed = s3.list_objects_v2(Bucket=DATA, Prefix="splits/").get("Contents", [])
+    assert listed == []  # nothing downstream
+
+
+def test_bad_event_names_the_field(app, lambda_context):
+    event = load_event("pipeline_validate.json") | {"model_name": "tiny_binary"}
+    with pytest.raises(ValueError, match="model name 'tiny_binary' must be"):
+        app.validate_handler(event, lambda_context)
+
+
+def test_evaluate_then_register_then_compare_with_production(s3, app, lambda_context, tmp_path, monkeypatch):
+    validation = _validated(app, lambda_context)
+    evaluate_event = load_event("pipeline_evaluate.json")
+    assert evaluate_event["test_uri"] == validation["test_uri"]
+    _train_candidate(s3, validation, tmp_path, evaluate_event)
+
+    evaluation = app.evaluate_handler(evaluate_event, lambda_context)
+    assert evaluation["passed"] is True and evaluation["production"] is None
+    assert evaluation["reason"].startswith("no production model")
+    decision = json.loads(_read(s3, evaluation["decision_uri"]))
+    assert decision["candidate"] == evaluation["candidate"] and decision["test_rows"] == 32
+
+    register_event = load_event("pipeline_register.json") | {"evaluation": evaluation}
+    registered = app.register_handler(register_event, lambda_context)
+    assert registered["model_package_version"] == 1 and registered["approval_status"] == "PendingManualApproval"
+    package = boto3.client("sagemaker").describe_model_package(ModelPackageName=registered["model_package_arn"])
+    assert package["CustomerMetadataProperties"]["artifact_sha256"] == evaluation["candidate_sha256"]
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"] == evaluation["decision_uri"]
+
+    monkeypatch.setenv("AUTO_APPROVE", "true")
+    approved = app.register_handler(register_event | {"run_id": "run-20261123-0003"}, lambda_context)
+    assert (approved["model_package_version"], approved["approval_status"]) == (2, "Approved")
+    again = app.evaluate_handler(evaluate_event, lambda_context)
+    assert again["production"] == again["candidate"] and again["production_model_package_version"] == 2
+    assert again["passed"] is True and "production" in again["reason"]
+
+
+def test_register_refuses_a_rejected_or_changed_candidate(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_register.json")
+    _train_candidate(s3, validation, tmp_path, event)
+    rejected = event | {"evaluation": event["evaluation"] | {"passed": False, "reason": "candidate roc_auc 0.4 < floor 0.5"}}
+    with pytest.raises(app.CandidateNotPassed, match="roc_auc 0.4 < floor"):
+        app.register_handler(rejected, lambda_context)
+    changed = event | {"evaluation": event["evaluation"] | {"candidate_sha256": "0" * 64}}
+    with pytest.raises(TamperedArtifact):
+        app.register_handler(changed, lambda_context)
+    assert boto3.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+def test_unusable_production_model_means_floor_only(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_evaluate.json")
+    uri = _train_candidate(s3, validation, tmp_path, event)
+    registry.register(boto3.client("sagemaker"), model_name=event["model_name"], model_data_url=uri, sha256="0" * 64,
+                      metrics={"roc_auc": 0.99}, approve=True)
+    evaluation = app.evaluate_handler(event, lambda_context)
+    assert evaluation["passed"] is True and evaluation["production"] is None
+    assert "the production model cannot be loaded (version 1: model.tar.gz has sha256" in evaluation["reason"]
