@@ -12,6 +12,7 @@ RUN pip install --no-cache-dir --no-compile --no-deps --target "${LAMBDA_TASK_RO
     && python3 /tmp/build/image_deps.py prune "${LAMBDA_TASK_ROOT}" \
     && rm -rf /tmp/build
 
+COPY contracts/ ${LAMBDA_TASK_ROOT}/contracts/
 COPY training/ ${LAMBDA_TASK_ROOT}/training/
 COPY lambda/inference/ ${LAMBDA_TASK_ROOT}/inference/
 COPY lambda/drift_check/ ${LAMBDA_TASK_ROOT}/drift_check/

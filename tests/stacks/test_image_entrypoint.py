@@ -42,3 +42,19 @@ def test_a_handler_argument_goes_to_the_lambda_runtime(shims):
 
 def test_the_script_is_executable_in_the_repository():
     assert os.access(SCRIPT, os.X_OK)
+
+
+IMAGE_PACKAGES = ("contracts", "training", "inference", "drift_check", "pipeline")
+
+
+def test_the_image_holds_every_package_the_functions_import():
+    """The Dockerfile copies each runtime package where pyproject.toml maps it, and .dockerignore lets it in."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: project["package-dir"].get(name, name) for name in project["packages"]}
+    dockerfile = (REPO / "Dockerfile").read_text()
+    allowed = (REPO / ".dockerignore").read_text().splitlines()
+    for package in IMAGE_PACKAGES:
+        assert f"COPY {folders[package]}/ ${{LAMBDA_TASK_ROOT}}/{package}/" in dockerfile, package
+        assert f"!{folders[package]}/" in allowed, package
