@@ -257,13 +257,12 @@ def verify_artifact(s3: Any, entry: ModelVersion) -> None:
 
     from botocore.exceptions import ClientError
 
-    from contracts.artifact import ArtifactError, unpack
+    from contracts.artifact import ArtifactError
+    from contracts.artifact_fetch import boto3_download, fetch_artifact
 
     with tempfile.TemporaryDirectory(prefix="promote-") as tmp:
-        tarball = Path(tmp) / "model.tar.gz"
         try:
-            s3.download_file(*split_s3_uri(entry.model_data_url), str(tarball))
-            unpack(tarball, Path(tmp) / "model", expected_sha256=entry.sha256)
+            fetch_artifact(entry.model_data_url, Path(tmp) / "model", boto3_download(s3), expected_sha256=entry.sha256)
         except (ArtifactError, ClientError, ValueError) as exc:  # ValueError: not an s3:// URL
             raise PromotionError(f"model {entry.model_name!r} version {entry.version} cannot be served, "
                                  f"so it is not deployed: {exc}") from exc

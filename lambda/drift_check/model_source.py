@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.artifact import TARBALL, Metadata, sha256_file, unpack
+from contracts.artifact import Metadata
+from contracts.artifact_fetch import boto3_download, fetch_artifact
 from contracts.s3_uri import split_s3_uri
 
 
@@ -40,19 +41,16 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 def load_model(s3: Any, url: str, sha256: str) -> ProductionModel:
-    """Download model.tar.gz, check its sha256 and manifest (contracts.artifact.unpack), keep the result."""
+    """Download model.tar.gz, check its sha256 and manifest (contracts.artifact_fetch), keep the result."""
     cached = _CACHE.get((url, sha256))
     if cached is not None:
         return cached
-    bucket, key = parse_s3_url(url)
+    parse_s3_url(url)
     with tempfile.TemporaryDirectory(prefix="drift-model-") as tmp:
-        tarball = Path(tmp) / TARBALL
-        s3.download_file(bucket, key, str(tarball))
-        artifact = unpack(tarball, Path(tmp) / "model", expected_sha256=sha256 or None)
-        # The tarball's own hash identifies the baseline a checkpoint was counted with; unpack has
-        # already checked it equals MODEL_SHA256 when that is set.
-        model = ProductionModel(url=url, sha256=sha256 or sha256_file(tarball), metadata=artifact.metadata,
-                                baseline=artifact.baseline())
+        fetched = fetch_artifact(url, Path(tmp) / "model", boto3_download(s3), expected_sha256=sha256 or None)
+        # The tarball's own hash identifies the baseline a checkpoint was counted with.
+        model = ProductionModel(url=url, sha256=fetched.sha256, metadata=fetched.artifact.metadata,
+                                baseline=fetched.artifact.baseline())
     _CACHE.clear()  # one production model at a time
     _CACHE[(url, sha256)] = model
     return model

@@ -5,15 +5,16 @@ with MODEL_SHA256 from the function's configuration: the tarball's hash and the
 manifest are checked before anything is loaded. Failures come back as a reason, not an
 exception, so the service starts and answers 503 instead of crash-looping.
 This module imports only the standard library at first (contracts.artifact, with pydantic,
-when the artifact is opened), so `begin` can start the download before the heavy imports.
+when the artifact is opened), so `begin` can start the download before the heavy imports; the
+download is then checked and unpacked by contracts.artifact_fetch, like every other artifact.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contracts.artifact_fetch import fetch_artifact, tarball_path
 from contracts.s3_uri import split_s3_uri
 from inference import s3_get
 from inference.settings import Settings
@@ -86,9 +87,8 @@ def s3_object(settings: Settings) -> S3Object:
         raise ModelUnavailable(f"MODEL_DATA_URL={settings.model_data_url!r}: expected s3://bucket/key/model.tar.gz") from None
     if len(settings.model_sha256) != 64:
         raise ModelUnavailable("MODEL_SHA256 is not set to the registry's sha256 of model.tar.gz: refusing to load an unverified model")
-    work = Path(settings.work_dir)
-    return S3Object(bucket, key, work / f"model-{settings.model_sha256[:16]}.tar.gz",
-                    work / f"model-{settings.model_sha256[:16]}")
+    dest = Path(settings.work_dir) / f"model-{settings.model_sha256[:16]}"
+    return S3Object(bucket, key, tarball_path(dest), dest)
 
 
 def _open_dir(model_dir: str) -> Artifact:
@@ -103,19 +103,18 @@ def _open_dir(model_dir: str) -> Artifact:
 
 
 def _from_s3(settings: Settings, download: s3_get.Download | None) -> tuple[Artifact, str]:
-    """Download (or wait for the download), check the registry's sha256, extract, verify the manifest."""
-    obj = s3_object(settings)
-    try:
-        try:
-            how = download.wait() if download is not None else s3_get.fetch(obj.bucket, obj.key, obj.tarball)
-        except s3_get.FetchError as exc:
-            raise ModelUnavailable(f"cannot read {settings.model_data_url}: {exc}") from exc
-        from contracts import artifact
+    """Download (or wait for the download begin() started), check the configured sha256 and the manifest, unpack."""
+    from contracts.artifact import ArtifactError
 
-        shutil.rmtree(obj.dest, ignore_errors=True)  # never mix files of two extractions
-        try:
-            return artifact.unpack(obj.tarball, obj.dest, expected_sha256=settings.model_sha256), how
-        except artifact.ArtifactError as exc:
-            raise ModelUnavailable(f"refusing {settings.model_data_url}: {exc}") from exc
-    finally:
-        obj.tarball.unlink(missing_ok=True)  # /tmp is small; the extracted files are what we keep
+    obj = s3_object(settings)
+
+    def read(bucket: str, key: str, path: Path) -> str:
+        return download.wait() if download is not None else s3_get.fetch(bucket, key, path)
+
+    try:
+        fetched = fetch_artifact(settings.model_data_url, obj.dest, read, expected_sha256=settings.model_sha256)
+    except s3_get.FetchError as exc:
+        raise ModelUnavailable(f"cannot read {settings.model_data_url}: {exc}") from exc
+    except ArtifactError as exc:
+        raise ModelUnavailable(f"refusing {settings.model_data_url}: {exc}") from exc
+    return fetched.artifact, fetched.download or ""

@@ -22,7 +22,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, field_validator
 
 from contracts import env, names
-from contracts.artifact import Artifact, ArtifactError, sha256_file, unpack
+from contracts.artifact import Artifact, ArtifactError
+from contracts.artifact_fetch import boto3_download, fetch_artifact
 from contracts.env import SettingsError, Var
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
@@ -121,13 +122,6 @@ class RegisterEvent(ModelRun):
 # ------------------------------------------------------------------------------------------ S3
 
 
-def download(uri: str, dest: Path) -> Path:
-    bucket, key = split_s3_uri(uri)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    s3.download_file(bucket, key, str(dest))
-    return dest
-
-
 def download_csv(uri: str, dest_dir: Path) -> Path:
     """A CSV object, or the single CSV under a prefix ending in '/' (a SageMaker channel)."""
     bucket, key = split_s3_uri(uri)
@@ -137,7 +131,10 @@ def download_csv(uri: str, dest_dir: Path) -> Path:
         if len(csvs) != 1:
             raise ValueError(f"{uri}: expected one .csv object under the prefix, found {len(csvs)}")
         key = csvs[0]
-    return download(f"s3://{bucket}/{key}", dest_dir / Path(key).name)
+    dest = dest_dir / Path(key).name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    s3.download_file(bucket, key, str(dest))
+    return dest
 
 
 def put_json(bucket: str, key: str, body: str) -> str:
@@ -202,8 +199,9 @@ def _production(model_name: str, work: Path) -> tuple[Artifact | None, registry.
     if entry is None:
         return None, None, None
     try:
-        tarball = download(entry.model_data_url, work / "production.tar.gz")
-        return unpack(tarball, work / "production", expected_sha256=entry.sha256 or None), entry, None
+        fetched = fetch_artifact(entry.model_data_url, work / "production", boto3_download(s3),
+                                 expected_sha256=entry.sha256 or None)
+        return fetched.artifact, entry, None
     except (ArtifactError, ValueError, ClientError) as exc:  # e.g. its tarball was deleted or modified
         logger.warning("production model unusable", extra={"version": entry.version, "error": str(exc)})
         return None, entry, f"version {entry.version}: {exc}"
@@ -216,13 +214,12 @@ def evaluate_handler(event: dict, context: LambdaContext) -> dict:
     settings = Settings.from_env()
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         work = Path(tmp)
-        tarball = download(request.candidate_model_uri, work / "candidate.tar.gz")
-        candidate = unpack(tarball, work / "candidate")
+        fetched = fetch_artifact(request.candidate_model_uri, work / "candidate", boto3_download(s3))
+        candidate, candidate_sha256 = fetched.artifact, fetched.sha256
         test_csv = download_csv(request.test_uri, work)
         production, entry, error = _production(request.model_name, work)
         decision = evaluate(candidate, test_csv, production, tolerance=settings.tolerance, floor=settings.floor,
                             production_error=error)
-        candidate_sha256 = sha256_file(tarball)
     body = decision.model_dump() | {
         "model_name": request.model_name, "run_id": request.run_id, "candidate_model_uri": request.candidate_model_uri,
         "candidate_sha256": candidate_sha256, "production_package": entry.model_dump() if entry else None,
@@ -247,10 +244,10 @@ def register_handler(event: dict, context: LambdaContext) -> dict:
     if not evaluation.get("passed"):
         raise CandidateNotPassed(f"the evaluation rejected run {request.run_id}: {evaluation.get('reason', 'no reason given')}")
     with tempfile.TemporaryDirectory(prefix="register-") as tmp:
-        tarball = download(request.candidate_model_uri, Path(tmp) / "candidate.tar.gz")
-        expected = evaluation.get("candidate_sha256")
-        metadata = unpack(tarball, Path(tmp) / "candidate", expected_sha256=expected).metadata
-        sha256 = expected or sha256_file(tarball)  # unpack has checked the tarball against it when given
+        # The tarball evaluated is the one registered: its sha256 from the evaluation is checked again here.
+        fetched = fetch_artifact(request.candidate_model_uri, Path(tmp) / "candidate", boto3_download(s3),
+                                 expected_sha256=evaluation.get("candidate_sha256"))
+        metadata, sha256 = fetched.artifact.metadata, fetched.sha256
     version = registry.register(
         sagemaker, model_name=request.model_name, model_data_url=request.candidate_model_uri, sha256=sha256,
         metrics=evaluation.get("candidate") or metadata.metrics, model_version=metadata.model_version,

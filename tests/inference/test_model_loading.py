@@ -121,9 +121,8 @@ def test_the_cold_path_imports_no_aws_sdk(s3, breast_cancer_dir, tmp_path):
             "sdk = sorted(m for m in ('boto3', 'botocore.client', 's3transfer') if m in sys.modules)\n"
             "print(json.dumps({'early': early, 'sdk': sdk, 'loaded': inference.app.state.reason}))")
     env = os.environ | {"MODEL_DATA_URL": URL, "MODEL_SHA256": sha, "MODEL_WORK_DIR": str(tmp_path)}
-    root = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "lambda")])
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=root)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
     assert json.loads(out.stdout.splitlines()[-1]) == {"early": [], "sdk": [], "loaded": None}
 
 

@@ -74,6 +74,7 @@ print(json.dumps({{"prediction": body["prediction"], "loaded": loaded}}))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_")} | {
         "MODEL_DIR": str(breast_cancer_dir), "POWERTOOLS_TRACE_DISABLED": "true"}
+    # cwd: the repository, so `python -c` finds the tests package there.
     done = subprocess.run([sys.executable, "-c", script], check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"prediction": "malignant", "loaded": []}
@@ -92,8 +93,8 @@ for _ in range(2):
     handler(api_event("v1", "POST", "/predict", {{"features": {json.dumps(breast_cancer_rows[0])}}}), context)
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_")} | {
-        "MODEL_DIR": str(breast_cancer_dir), "POWERTOOLS_TRACE_DISABLED": "true",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "lambda"), str(Path(__file__).parent)])}
+        "MODEL_DIR": str(breast_cancer_dir), "POWERTOOLS_TRACE_DISABLED": "true"}
+    # cwd: the repository, so `python -c` finds the tests package there.
     done = subprocess.run([sys.executable, "-c", script], check=False, cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
