@@ -31,7 +31,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) demo/run.py
+	$(VENV)/bin/mlops demo
 
 synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth --quiet
@@ -54,10 +54,10 @@ image-check: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(PY) bench/image_size.py --write-lock
 
-# Deploys every stack with the current code, keeping the live model (promotions: python -m stacks.rollout).
+# Deploys every stack with the current code, keeping the live model (promotions: mlops promote).
 MODEL_NAME ?= $(shell $(PY) -c 'import json; print(json.load(open("cdk.json"))["context"].get("model_name", "breast-cancer"))')
 deploy: synth
-	$(PY) -m stacks.rollout deploy --model-name $(MODEL_NAME)
+	$(VENV)/bin/mlops deploy --model-name $(MODEL_NAME)
 
 clean:
 	rm -rf cdk.out .build .demo .bench .pytest_cache
