@@ -6,7 +6,8 @@ says which setting is wrong. Standard library only: the serving cold start impor
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 FALSE_VALUES = frozenset({"0", "false", "no", "off"})
@@ -88,33 +89,29 @@ def flag(name: str, default: bool = False, env: Mapping[str, str] | None = None)
 
 
 def integer(name: str, default: int, *, minimum: int | None = None, env: Mapping[str, str] | None = None) -> int:
-    raw = text(name, env=env)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or (minimum is not None and value < minimum):
-        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}" if minimum is not None else "an integer"
-        raise SettingsError(f"{name}={raw!r}: expected {expected}")
-    return value
+    expected = "a positive integer" if minimum == 1 else "an integer" + (f" >= {minimum}" if minimum is not None else "")
+    return _parsed(name, default, int, minimum, None, expected, env)
 
 
 def number(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None,
            env: Mapping[str, str] | None = None) -> float:
+    bounds = (f" between {minimum:g} and {maximum:g}" if minimum is not None and maximum is not None
+              else f" >= {minimum:g}" if minimum is not None else f" <= {maximum:g}" if maximum is not None else "")
+    return _parsed(name, default, float, minimum, maximum, f"a number{bounds}", env)
+
+
+def _parsed(name: str, default: Any, convert: Callable[[str], Any], minimum: Any, maximum: Any, expected: str,
+            env: Mapping[str, str] | None) -> Any:
+    """The value converted and within its bounds (NaN never is); the default when unset."""
     raw = text(name, env=env)
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = convert(raw)
     except ValueError:
-        value = None
-    if value is None or value != value or (minimum is not None and value < minimum) or (
-            maximum is not None and value > maximum):
-        bounds = (f" between {minimum:g} and {maximum:g}" if minimum is not None and maximum is not None
-                  else f" >= {minimum:g}" if minimum is not None else f" <= {maximum:g}" if maximum is not None else "")
-        raise SettingsError(f"{name}={raw!r}: expected a number{bounds}")
+        raise SettingsError(f"{name}={raw!r}: expected {expected}") from None
+    if value != value or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise SettingsError(f"{name}={raw!r}: expected {expected}")
     return value
 
 

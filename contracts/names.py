@@ -6,6 +6,7 @@ tests build their fake AWS from them. Standard library only: the serving cold st
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 # ------------------------------------------------------------------ S3 layout (keys inside the storage buckets)
 
@@ -26,13 +27,34 @@ EVALUATION = "evaluation/"
 DRIFT = "drift/"
 
 
+def model_prefix(root: str, model_name: str) -> str:
+    """A model's folder under one of the roots above: every per-model prefix is one of these."""
+    return f"{root}{model_name}/"
+
+
+def run_report_key(root: str, model_name: str, run_id: str) -> str:
+    """A pipeline run's report (validation or evaluation) as JSON."""
+    return f"{model_prefix(root, model_name)}{run_id}.json"
+
+
 def training_data_key(model_name: str) -> str:
     """The default training CSV of a model (the pipeline's default data_uri)."""
-    return f"{DATASETS}{model_name}/train.csv"
+    return f"{model_prefix(DATASETS, model_name)}train.csv"
 
 
-def splits_prefix(model_name: str) -> str:
-    return f"{SPLITS}{model_name}/"
+# Training jobs write models/<model>/<run>/output/model.tar.gz; the promotion history sits beside them.
+models_prefix = partial(model_prefix, MODELS)
+splits_prefix = partial(model_prefix, SPLITS)
+# Firehose writes captured requests under capture/<model>/YYYY/MM/DD/HH/; the drift check reads them.
+capture_prefix = partial(model_prefix, CAPTURE)
+# Firehose's failed deliveries: outside capture/, so they are never read as traffic.
+capture_errors_prefix = partial(model_prefix, CAPTURE_ERRORS)
+validation_prefix = partial(model_prefix, VALIDATION)
+validation_report_key = partial(run_report_key, VALIDATION)
+evaluation_prefix = partial(model_prefix, EVALUATION)
+evaluation_report_key = partial(run_report_key, EVALUATION)
+# Drift reports (partitioned by date) and the drift check's checkpoint.
+drift_prefix = partial(model_prefix, DRIFT)
 
 
 def split_prefix(model_name: str, run_id: str, part: str) -> str:
@@ -40,44 +62,8 @@ def split_prefix(model_name: str, run_id: str, part: str) -> str:
     return f"{splits_prefix(model_name)}{run_id}/{part}/"
 
 
-def models_prefix(model_name: str) -> str:
-    """Training jobs write models/<model>/<run>/output/model.tar.gz; the promotion history sits here too."""
-    return f"{MODELS}{model_name}/"
-
-
 def promotions_key(model_name: str) -> str:
     return f"{models_prefix(model_name)}{PROMOTIONS_FILE}"
-
-
-def capture_prefix(model_name: str) -> str:
-    """Firehose writes captured requests under <prefix>YYYY/MM/DD/HH/; the drift check reads them."""
-    return f"{CAPTURE}{model_name}/"
-
-
-def capture_errors_prefix(model_name: str) -> str:
-    """Firehose's failed deliveries: outside capture/ so they are never read as traffic."""
-    return f"{CAPTURE_ERRORS}{model_name}/"
-
-
-def validation_prefix(model_name: str) -> str:
-    return f"{VALIDATION}{model_name}/"
-
-
-def validation_report_key(model_name: str, run_id: str) -> str:
-    return f"{validation_prefix(model_name)}{run_id}.json"
-
-
-def evaluation_prefix(model_name: str) -> str:
-    return f"{EVALUATION}{model_name}/"
-
-
-def evaluation_report_key(model_name: str, run_id: str) -> str:
-    return f"{evaluation_prefix(model_name)}{run_id}.json"
-
-
-def drift_prefix(model_name: str) -> str:
-    """Drift reports (partitioned by date) and the drift check's checkpoint."""
-    return f"{DRIFT}{model_name}/"
 
 
 def drift_checkpoint_key(model_name: str) -> str:
