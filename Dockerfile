@@ -3,9 +3,10 @@
 # root, narrowed by .dockerignore (an allow-list). CDK builds it for linux/amd64.
 FROM public.ecr.aws/lambda/python:3.12.2026.10.03.13
 
-# Dependencies first: this layer is reused until the lock changes. The lock pins every runtime
-# dependency (bench/image_size.py checks it against lambda/requirements.txt) less what the pinned base
-# image ships (boto3, botocore, …), so --no-deps installs exactly it. stacks/image_deps.py then strips
+# Dependencies first: this layer is reused until the lock changes. The lock is uv's resolution of
+# lambda/requirements.txt for linux x86_64 / CPython 3.12 (`make lock`) less what the pinned base image
+# ships (boto3, botocore, …), so --no-deps installs exactly it; `make image-check` (bench/image_size.py)
+# checks it satisfies the requirements and leaves no dependency unmet. stacks/image_deps.py then strips
 # what is never imported (test suites, tooling, headers); bench/image_size.py sizes the same result.
 COPY lambda/requirements-image.lock stacks/image_deps.py /tmp/build/
 RUN pip install --no-cache-dir --no-compile --no-deps --target "${LAMBDA_TASK_ROOT}" -r /tmp/build/requirements-image.lock \

@@ -15,8 +15,8 @@ help:
 	@echo "make synth        cdk synth into cdk.out/ with cdk-nag AwsSolutions"
 	@echo "make lint         hadolint, ruff, cfn-lint"
 	@echo "make bench        serving and drift benchmarks"
-	@echo "make image-check  resolve and size the image's dependencies for linux x86_64 / cp312"
-	@echo "make lock         re-pin lambda/requirements-image.lock after changing lambda/requirements.txt"
+	@echo "make image-check  check the image lock meets lambda/requirements.txt, is complete, fits the budget (no re-resolve)"
+	@echo "make lock         uv-lock lambda/requirements.txt for linux x86_64 / cp312 (UPGRADE=1: newest), then image-check"
 	@echo "make deploy       deploy every stack to AWS, keeping the live model"
 
 $(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt lambda/requirements.txt
@@ -52,7 +52,7 @@ image-check: $(VENV)/.installed
 	$(PY) bench/image_size.py
 
 lock: $(VENV)/.installed
-	$(PY) bench/image_size.py --write-lock
+	$(PY) bench/image_size.py --write-lock $(if $(UPGRADE),--upgrade)
 
 # Deploys every stack with the current code, keeping the live model (promotions: mlops promote).
 MODEL_NAME ?= $(shell $(PY) -c 'import json; print(json.load(open("cdk.json"))["context"].get("model_name", "breast-cancer"))')
