@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -9,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from inference.input_rules import DRAFT4, edge_body_schemas
 from stacks.config import Config
 from stacks.nag import acknowledge
 
@@ -22,16 +24,9 @@ ROUTES = (
     ("GET", "docs", None),
     ("GET", "openapi.json", None),
 )
-# Only the body's shape is checked at the edge; the app checks the features against the model's schema.
-BODY_SCHEMAS = {
-    "PredictRequest": apigw.JsonSchema(
-        schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT, required=["features"],
-        properties={"features": apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT)}),
-    "BatchPredictRequest": apigw.JsonSchema(
-        schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT, required=["instances"],
-        properties={"instances": apigw.JsonSchema(type=apigw.JsonSchemaType.ARRAY,
-                                                  items=apigw.JsonSchema(type=apigw.JsonSchemaType.OBJECT))}),
-}
+# The body models, in the order of edge_body_schemas(): only the body's shape is checked at the edge,
+# the app checks the features against the model's schema.
+BODY_MODELS = ("PredictRequest", "BatchPredictRequest")
 # Same shape as the app's 422 body (ErrorResponse), so clients parse one error format.
 BAD_BODY_TEMPLATE = json.dumps({"detail": [{"loc": ["body"], "msg": "$context.error.validationErrorString",
                                             "type": "request_validation"}]})
@@ -75,8 +70,9 @@ class PredictionApi(Construct):
         integration = apigw.LambdaIntegration(alias, allow_test_invoke=False)
         self.validator = self.api.add_request_validator(
             "BodyValidator", validate_request_body=True, validate_request_parameters=True)
-        models = {name: self.api.add_model(name, content_type="application/json", model_name=name, schema=schema)
-                  for name, schema in BODY_SCHEMAS.items()}
+        models = {name: self.api.add_model(name, content_type="application/json", model_name=name,
+                                           schema=_cdk_schema(schema))
+                  for name, schema in zip(BODY_MODELS, edge_body_schemas(), strict=True)}
         for method, path, model in ROUTES:
             resource = self.api.root.resource_for_path(path)
             if model is None:
@@ -122,6 +118,25 @@ def _method_options(auth_mode: str) -> apigw.MethodOptions:
     if auth_mode == "iam":
         return apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM)
     return apigw.MethodOptions(authorization_type=apigw.AuthorizationType.NONE)
+
+
+def _cdk_schema(doc: dict[str, Any]) -> apigw.JsonSchema:
+    """A JSON Schema as CDK's JsonSchema; a keyword not mapped here fails the synth rather than going unchecked."""
+    args: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "$schema":
+            args["schema"] = {DRAFT4: apigw.JsonSchemaVersion.DRAFT4}[value]
+        elif key == "type":
+            args["type"] = apigw.JsonSchemaType[value.upper()]
+        elif key == "properties":
+            args["properties"] = {name: _cdk_schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            args["items"] = _cdk_schema(value)
+        elif key == "required":
+            args["required"] = list(value)
+        else:
+            raise ValueError(f"no CDK mapping for the JSON Schema keyword {key!r}")
+    return apigw.JsonSchema(**args)
 
 
 def _access_log_format() -> apigw.AccessLogFormat:

@@ -14,8 +14,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from contracts.schema import FeatureSchema, FeatureType
-from inference.validation import MAX_ABS
+from contracts.schema import FeatureSchema
+from inference.input_rules import RowRules, body_schemas, row_schema
 
 
 class PredictResponse(BaseModel):
@@ -76,37 +76,15 @@ class ModelInfo(BaseModel):
     training_data_sha256: str
 
 
-def features_schema(schema: FeatureSchema | None, strict_categories: bool) -> dict[str, Any]:
-    """JSON Schema of one row of features: exactly the values validation accepts."""
-    if schema is None:
-        return {"type": "object", "additionalProperties": {"type": ["number", "string", "null"]}}
-    properties = {}
-    for f in schema.features:
-        if f.type is FeatureType.NUMERIC:
-            prop: dict[str, Any] = {"type": "number", "minimum": -MAX_ABS, "maximum": MAX_ABS}
-            if f.min is not None and f.max is not None:
-                prop["description"] = f"training range {f.min:g} to {f.max:g}"
-        elif strict_categories:
-            prop = {"enum": list(f.categories or [])}
-        else:
-            prop = {"type": ["string", "integer"], "description": "a category; integers are read as their decimal string",
-                    "examples": list(f.categories or [])[:10]}
-        if f.missing_rate > 0:
-            prop = {"anyOf": [prop, {"type": "null"}], "description": "null = missing (the model imputes it)"}
-        properties[f.name] = prop
-    return {"type": "object", "properties": properties, "required": schema.names, "additionalProperties": False}
-
-
 def request_bodies(schema: FeatureSchema | None, strict_categories: bool, max_batch: int) -> tuple[dict, dict]:
     """The requestBody objects of /predict and /predict/batch."""
-    row = features_schema(schema, strict_categories)
+    row = row_schema(None if schema is None else RowRules(schema, strict_categories))
+    single, batch = body_schemas(row, max_batch)
+    return _required_json(single), _required_json(batch)
 
-    def body(name: str, value: dict[str, Any]) -> dict[str, Any]:
-        return {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {name: value}, "required": [name], "additionalProperties": False}}}}
 
-    return (body("features", row),
-            body("instances", {"type": "array", "items": row, "minItems": 1, "maxItems": max_batch}))
+def _required_json(body: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
 def openapi_document(app: FastAPI, schema: FeatureSchema | None, strict_categories: bool, max_batch: int) -> dict:

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts.schema import FeatureSchema, FeatureType
-from inference.validation import MAX_ABS, Issue, NonFinite, RequestError, json_type
+from contracts.schema import FeatureSchema
+from inference.input_rules import BATCH_FIELD, MAX_ABS, MIN_BATCH, SINGLE_FIELD, FeatureRule, RowRules
+from inference.validation import Issue, NonFinite, RequestError, json_type
 
 _decode = msgspec.json.Decoder().decode
 encode = msgspec.json.Encoder().encode
@@ -58,21 +59,17 @@ class TypedBodies:
     """Decoders of {"features": row} and {"instances": [row, ...]} for one schema."""
 
     def __init__(self, schema: FeatureSchema, max_batch: int) -> None:
-        fields = []
-        for k, f in enumerate(schema.features):
-            if f.type is FeatureType.NUMERIC:
-                kind: Any = _Number
-            elif f.categories:
-                kind = Literal[tuple(f.categories)]
-            else:  # a category list to check against is needed: leave such bodies to the lenient path
-                self._one = self._batch = None
-                return
-            fields.append((f"f{k}", kind | None if f.missing_rate > 0 else kind))
-        row = msgspec.defstruct("Row", fields, forbid_unknown_fields=True,
-                                rename={f"f{k}": name for k, name in enumerate(schema.names)})
-        one = msgspec.defstruct("One", [("features", row)], forbid_unknown_fields=True)
-        rows = Annotated[list[row], msgspec.Meta(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
-        batch = msgspec.defstruct("Batch", [("instances", rows)], forbid_unknown_fields=True)
+        rules = RowRules(schema).features
+        if any(rule.categorical and not rule.categories for rule in rules):
+            # A category list to check against is needed: leave such bodies to the lenient path.
+            self._one = self._batch = None
+            return
+        # Fields are named f0, f1, ... and renamed to the features: a feature's name need not be an identifier.
+        row = msgspec.defstruct("Row", [(f"f{k}", _field_type(rule)) for k, rule in enumerate(rules)],
+                                forbid_unknown_fields=True, rename={f"f{k}": rule.name for k, rule in enumerate(rules)})
+        one = msgspec.defstruct("One", [("row", row)], forbid_unknown_fields=True, rename={"row": SINGLE_FIELD})
+        rows = Annotated[list[row], msgspec.Meta(min_length=MIN_BATCH, max_length=max_batch)]  # type: ignore[valid-type]
+        batch = msgspec.defstruct("Batch", [("rows", rows)], forbid_unknown_fields=True, rename={"rows": BATCH_FIELD})
         self._one = msgspec.json.Decoder(one).decode
         self._batch = msgspec.json.Decoder(batch).decode
 
@@ -81,7 +78,7 @@ class TypedBodies:
         if self._one is None:
             return None
         try:
-            return [_astuple(self._one(body).features)]
+            return [_astuple(self._one(body).row)]
         except msgspec.DecodeError:  # ValidationError is one
             return None
 
@@ -89,6 +86,12 @@ class TypedBodies:
         if self._batch is None:
             return None
         try:
-            return [_astuple(row) for row in self._batch(body).instances]
+            return [_astuple(row) for row in self._batch(body).rows]
         except msgspec.DecodeError:
             return None
+
+
+def _field_type(rule: FeatureRule) -> Any:
+    """The msgspec type of one feature: the values the lenient checks take as they are (no integer codes, no unseen categories)."""
+    kind: Any = Literal[rule.categories] if rule.categorical else _Number
+    return kind | None if rule.nullable else kind

@@ -1,15 +1,5 @@
-"""Checking request rows against the model's feature schema and building the input matrix.
+"""Checking request rows against the input rules (inference.input_rules) and building the input matrix.
 
-Rules (documented in the OpenAPI and the README):
-- every feature of the schema must be present, and no other;
-- numeric features take JSON numbers (not booleans, not strings), finite and within ±1e100;
-- categorical features take strings; integers (3 or 3.0) are accepted and read as
-  their decimal string (category codes such as 1, 2, 3 arrive as numbers); booleans
-  and fractions are refused;
-- null is accepted only for a feature that had missing values in training
-  (schema missing_rate > 0), where the model imputes it; elsewhere it is refused;
-- a category not seen in training is accepted with a warning in the response (the
-  one-hot encoder ignores it), or refused when STRICT_CATEGORIES is set.
 The common case (every row well-formed) costs a few C-level calls per row; a row
 that fails them is re-checked value by value to name each problem.
 """
@@ -23,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from contracts.schema import MISSING_CATEGORY, FeatureSchema, FeatureType
+from contracts.schema import MISSING_CATEGORY, FeatureSchema
+from inference.input_rules import MAX_ABS, RowRules, as_category
 
 MAX_ISSUES = 50  # enough to fix a request; a 1,000-row batch of bad rows stays readable
 NUMBER_TYPES = frozenset({float, int})
@@ -99,22 +90,21 @@ class FeatureReader:
     """Precomputed per-feature checks for one schema."""
 
     def __init__(self, schema: FeatureSchema, *, strict_categories: bool = False) -> None:
-        self.names = schema.names
+        self.rules = RowRules(schema, strict_categories)
+        self._rules = rules = self.rules.features
+        self.names = self.rules.names
         self.n_features = len(self.names)
-        self.numeric_only = not schema.categorical
-        self.strict_categories = strict_categories
-        self.num_idx = schema.indices(FeatureType.NUMERIC)
-        self.cat_idx = schema.indices(FeatureType.CATEGORICAL)
+        self.strict_categories = self.rules.strict_categories
+        self.num_idx = [j for j, rule in enumerate(rules) if not rule.categorical]
+        self.cat_idx = [j for j, rule in enumerate(rules) if rule.categorical]
+        self.numeric_only = not self.cat_idx
         self._get = _picker(self.names)
         self._num = _picker(self.num_idx)
         self._cat = _picker(self.cat_idx)
-        self._allowed = [frozenset(schema.features[j].categories or ()) for j in self.cat_idx]
-        self._nullable = [f.missing_rate > 0 for f in schema.features]
-        self._categorical = [f.type is FeatureType.CATEGORICAL for f in schema.features]
+        self._allowed = [rules[j].allowed for j in self.cat_idx]
         self._known = frozenset(self.names)
         self._num_pos = {j: k for k, j in enumerate(self.num_idx)}
-        self._nullable_cat_idx = [j for j in self.cat_idx if self._nullable[j]]
-        self._allowed_at = dict(zip(self.cat_idx, self._allowed))
+        self._nullable_cat_idx = [j for j in self.cat_idx if rules[j].nullable]
 
     def from_values(self, tuples: list[tuple]) -> Rows:
         """The matrix of rows already checked (decoding.TypedBodies), None marking a missing value."""
@@ -194,33 +184,31 @@ class FeatureReader:
             captured[name] = None if value is _NULL else value
             if value is _NULL:
                 nulls.append((i, j))
-                value = MISSING_CATEGORY if self._categorical[j] else math.nan
+                value = MISSING_CATEGORY if self._rules[j].categorical else math.nan
             values.append(value)
         return (tuple(values), captured) if len(issues) == before else None
 
     def _check_value(self, j: int, value: Any, row_loc: Loc, issues: list[Issue], warnings: list[str]) -> Any:
-        name = self.names[j]
-        loc = row_loc + (name,)
+        rule = self._rules[j]
+        loc = row_loc + (rule.name,)
         if value is None:
-            if self._nullable[j]:
+            if rule.nullable:
                 return _NULL
             issues.append(Issue(loc, "null is not allowed: training saw no missing values for this feature", "value_error.null"))
             return None
-        if not self._categorical[j]:
+        if not rule.categorical:
             return _check_number(value, loc, issues)
-        kind = type(value)
-        if kind is int or (kind is float and value.is_integer()):  # JSON Schema counts 3.0 as an integer too
-            value = str(int(value))
-        elif kind is not str:
+        category = as_category(value)
+        if category is None:
             issues.append(Issue(loc, f"expected a string (a category), got {json_type(value)}", "type_error.str"))
             return None
-        if value not in self._allowed_at[j]:
+        if category not in rule.allowed:
             if self.strict_categories:
-                issues.append(Issue(loc, f"unknown category {value!r}: not seen in training", "value_error.category"))
+                issues.append(Issue(loc, f"unknown category {category!r}: not seen in training", "value_error.category"))
                 return None
             where = f"row {row_loc[-1]}, " if isinstance(row_loc[-1], int) else ""
-            warnings.append(f"{where}{name}: category {value!r} was not seen in training; the model ignores it")
-        return value
+            warnings.append(f"{where}{rule.name}: category {category!r} was not seen in training; the model ignores it")
+        return category
 
     def _matrix(self, tuples: list[tuple], prefix: Loc, indexed: bool,
                 nulls: list[tuple[int, int]]) -> np.ndarray:
@@ -249,8 +237,6 @@ _NULL = object()  # a null the schema allows: becomes NaN or MISSING_CATEGORY
 UNKNOWN_MSG = "unknown feature: not in the model's feature schema (GET /model-info)"
 MISSING_MSG = "missing feature: every feature of the schema is required (null where missing values are allowed)"
 NON_FINITE_MSG = "expected a finite number: NaN and infinity are not allowed"
-# No feature is measured on scales beyond this, and such values overflow a model's arithmetic.
-MAX_ABS = 1e100
 RANGE_MSG = f"number out of range: at most {MAX_ABS:g} in absolute value"
 
 

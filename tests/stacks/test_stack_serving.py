@@ -6,6 +6,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match
 
+from inference.input_rules import edge_body_schemas
 from tests.stacks.stack_helpers import (
     actions_of,
     as_list,
@@ -137,6 +138,12 @@ def test_post_bodies_are_validated_against_json_schema_models(default_app):
         assert "RequestValidatorId" in found[route]
         assert found[route]["RequestModels"] == {"application/json": {"Ref": model_ids[model]}}
     assert "RequestValidatorId" not in found[("GET", "health")]
+
+
+def test_body_models_are_rendered_from_the_input_rules(default_app):
+    models = {m["Properties"]["Name"]: m["Properties"]["Schema"]
+              for m in resources(default_app.serving, "AWS::ApiGateway::Model").values()}
+    assert (models["PredictRequest"], models["BatchPredictRequest"]) == edge_body_schemas()
 
 
 def test_invalid_bodies_get_the_apps_error_shape(default_app):
