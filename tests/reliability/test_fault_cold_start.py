@@ -1,7 +1,7 @@
 """S3 unreachable while the function starts: it comes up, answers 503 naming the reason, and does not retry per request.
 
 Covered elsewhere: a missing object, a hash mismatch, a tampered or incomplete tarball
-(tests/inference/test_model_loading.py). Not covered there: S3 not answering at all.
+(tests/inference/test_model_loader.py). Not covered there: S3 not answering at all.
 """
 from __future__ import annotations
 

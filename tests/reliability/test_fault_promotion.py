@@ -117,7 +117,7 @@ def test_deploy_refuses_when_the_registry_finds_no_model_but_one_is_live(live, c
 
 
 # ------------------------------------------------------------------ a tampered artifact approved by mistake
-# The function refuses such a tarball (503 with the reason: tests/inference/test_model_loading.py) and the evaluation
+# The function refuses such a tarball (503 with the reason: tests/inference/test_model_loader.py) and the evaluation
 # step falls back to the floor (tests/training/test_pipeline_handlers.py); promote should refuse it before deploying.
 
 

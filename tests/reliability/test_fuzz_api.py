@@ -4,7 +4,7 @@ Schema-valid bodies must be answered 200 and schema-breaking ones 400/413/422; n
 and every answer matches the documented status, content type and body schema. Derandomized and
 bounded (MAX_EXAMPLES per operation and mode); the cases run are printed. Two models: the demo model
 (30 numeric features) and a mixed one (a categorical feature, a numeric one with missing values).
-tests/inference/test_openapi.py fuzzes the ASGI app in-process, 25 positive examples per operation.
+tests/inference/test_api_models.py fuzzes the ASGI app in-process, 25 positive examples per operation.
 """
 from __future__ import annotations
 
