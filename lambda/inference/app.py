@@ -37,6 +37,7 @@ from starlette.routing import Route
 from contracts import metric_names
 from contracts.artifact import ArtifactError
 from inference.capture import CaptureSink
+from inference.input_rules import MAX_ABS
 from inference.model_loader import NO_MODEL, ModelUnavailable, Pending, locate
 from inference.observability import (
     count_error,
@@ -50,10 +51,10 @@ from inference.service import Predictor
 from inference.validation import RequestError
 
 JSON = "application/json"
-_DESCRIPTION = """Predictions from the promoted model.
+_DESCRIPTION = f"""Predictions from the promoted model.
 
 Input rules: every feature of the schema (GET /model-info) and no other; numbers for numeric
-features (finite, within ±1e100, not booleans or strings); strings for categorical ones
+features (finite, within ±{MAX_ABS:g}, not booleans or strings); strings for categorical ones
 (integers, 3 or 3.0, are read as their decimal string); null only where training saw missing
 values. Unseen categories are accepted with a warning (the one-hot encoder ignores them) unless
 STRICT_CATEGORIES is set. Errors: 400 (not JSON), 413 (batch over MAX_BATCH), 422 (schema), each

@@ -13,12 +13,15 @@ from contracts.artifact import Artifact
 from contracts.capture_record import record_line
 from inference.capture import CaptureSink
 from inference.decoding import TypedBodies, encode, parse_json, unwrap
+from inference.input_rules import BATCH_FIELD, MIN_BATCH, SINGLE_FIELD
 from inference.model_loader import Source
 from inference.observability import count_by, logger, metrics
 from inference.runtime import OnnxModel, Output, SklearnModel
 from inference.settings import Settings
 from inference.validation import MAX_ISSUES, FeatureReader, Issue, RequestError, Rows
 
+SINGLE_LOC = ("body", SINGLE_FIELD)
+BATCH_LOC = ("body", BATCH_FIELD)
 UNSCORABLE = "the model's output for this input is not a finite number: values far outside the training data?"
 
 
@@ -55,8 +58,8 @@ class Predictor:
         if values is not None:
             rows = self.reader.from_values(values)
         else:
-            features = unwrap(parse_json(body), "features", dict, "an object of feature values")
-            rows = self.reader.read([features], ("body", "features"), indexed=False)
+            features = unwrap(parse_json(body), SINGLE_FIELD, dict, "an object of feature values")
+            rows = self.reader.read([features], SINGLE_LOC, indexed=False)
         return self._answer(rows, batch=False, start=start, request_id=request_id)
 
     def predict_batch(self, body: bytes, request_id: str) -> tuple[bytes, list[bytes]]:
@@ -68,9 +71,9 @@ class Predictor:
 
     def _read_batch(self, body: bytes) -> Rows:
         """The lenient path: every problem of every row named."""
-        instances = unwrap(parse_json(body), "instances", list, "an array of feature objects")
-        where = ("body", "instances")
-        if not instances:
+        instances = unwrap(parse_json(body), BATCH_FIELD, list, "an array of feature objects")
+        where = BATCH_LOC
+        if len(instances) < MIN_BATCH:
             raise RequestError(422, [Issue(where, "at least one instance is required", "value_error.empty")], "validation")
         if len(instances) > self.max_batch:
             message = f"{len(instances)} instances exceed the limit of {self.max_batch} (MAX_BATCH): split the batch"
@@ -79,7 +82,7 @@ class Predictor:
 
     def _answer(self, rows: Rows, *, batch: bool, start: float, request_id: str) -> tuple[bytes, list[bytes]]:
         """Run the model, build the response body, count the metrics, pick the rows to capture."""
-        out = self._run(rows, ("body", "instances") if batch else ("body", "features"), indexed=batch)
+        out = self._run(rows, BATCH_LOC if batch else SINGLE_LOC, indexed=batch)
         labels, probabilities = self._format(out)
         if batch:
             response: dict[str, Any] = {"predictions": labels}
