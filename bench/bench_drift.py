@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contracts.baseline import Baseline
+from contracts.drift_report import DriftReport
 from contracts.schema import FeatureSchema, FeatureType
 from drift_check.file_counts import available_cpus
 from drift_check.stats import Accumulator, build_baseline
@@ -95,7 +97,7 @@ def subset(columns: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndar
     return {k: v[idx] for k, v in columns.items()}
 
 
-def check(baseline: dict, current: dict[str, np.ndarray]) -> dict:
+def check(baseline: Baseline, current: dict[str, np.ndarray]) -> DriftReport:
     acc = Accumulator(baseline)
     acc.update(current, len(next(iter(current.values()))))
     return compare(baseline, acc)
@@ -148,12 +150,12 @@ def quality(name: str, schema: FeatureSchema, columns: dict[str, np.ndarray], *,
         baseline = build_baseline(schema, ref, task="regression", classes=None, predictions=None)
         for m in window_sizes:
             cur = subset(columns, order[reference_rows:reference_rows + m])
-            rates.setdefault(("none", 0.0, m), Rates()).add(check(baseline, cur)["dataset_drift"])
+            rates.setdefault(("none", 0.0, m), Rates()).add(check(baseline, cur).dataset_drift)
             feature = numeric[t % len(numeric)]
             std = float(np.nanstd(ref[feature]))
             for s in NUMERIC_SHIFTS:
                 report = check(baseline, shift_numeric(cur, feature, s * std, places[feature], rng))
-                rates.setdefault(("numeric mean", s, m), Rates()).add(report["dataset_drift"])
+                rates.setdefault(("numeric mean", s, m), Rates()).add(report.dataset_drift)
             if categorical:
                 feature = categorical[t % len(categorical)]
                 shares = {c: np.mean(ref[feature] == c) for c in np.unique(ref[feature])}
@@ -161,7 +163,7 @@ def quality(name: str, schema: FeatureSchema, columns: dict[str, np.ndarray], *,
                 category = candidates[t % len(candidates)]
                 for d in SHARE_SHIFTS:
                     report = check(baseline, shift_share(cur, feature, category, d, rng))
-                    rates.setdefault(("category share", d, m), Rates()).add(report["dataset_drift"])
+                    rates.setdefault(("category share", d, m), Rates()).add(report.dataset_drift)
     print(f"\n{name}: {n} rows, {len(schema.features)} features, reference {reference_rows} rows, {trials} random splits")
     print(f"{'change':<16}{'size':>6}" + "".join(f"{'n=' + str(m):>9}" for m in window_sizes) + "   target")
     for kind, sizes in (("none", (0.0,)), ("numeric mean", NUMERIC_SHIFTS), ("category share", SHARE_SHIFTS)):

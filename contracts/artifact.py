@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.baseline import Baseline, baseline_json
 from contracts.schema import FeatureSchema, Task
 
 MODEL_JOBLIB = "model.joblib"
@@ -108,7 +109,7 @@ def write_model_dir(
     *,
     estimator: Any,
     metadata: Metadata,
-    baseline: dict,
+    baseline: Baseline,
     onnx_model: bytes | None,
 ) -> Path:
     """Write the artifact files and their manifest into `model_dir` (SageMaker's /opt/ml/model)."""
@@ -122,7 +123,7 @@ def write_model_dir(
     elif (out / MODEL_ONNX).exists():
         (out / MODEL_ONNX).unlink()
     (out / METADATA).write_text(metadata.model_dump_json(indent=2))
-    (out / BASELINE).write_text(json.dumps(baseline, separators=(",", ":")))
+    (out / BASELINE).write_text(baseline_json(baseline))
     write_manifest(out)
     return out
 
@@ -177,7 +178,8 @@ def read_metadata(model_dir: str | os.PathLike) -> Metadata:
     return Metadata.model_validate_json((Path(model_dir) / METADATA).read_text())
 
 
-def read_baseline(model_dir: str | os.PathLike) -> dict:
+def read_baseline(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """baseline.json's parsed body, untyped; contracts.baseline.Baseline.from_dict types and validates it."""
     return json.loads((Path(model_dir) / BASELINE).read_text())
 
 
@@ -202,7 +204,7 @@ class Artifact:
     def onnx_bytes(self) -> bytes:
         return (self.path / MODEL_ONNX).read_bytes()
 
-    def baseline(self) -> dict:
+    def baseline(self) -> dict[str, Any]:
         return read_baseline(self.path)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from contracts.schema import FeatureType
+from contracts.baseline import Baseline, NumericBaseline
+from contracts.capture_record import FEATURES, partial_record
 from drift_check.stats import PREDICTION, Accumulator
 
 
@@ -63,24 +64,24 @@ def _type_ok(value: Any, numeric: bool) -> bool:
 class CaptureDecoder:
     """Decoder for the capture records of one baseline's features."""
 
-    def __init__(self, baseline: dict[str, Any]):
-        features = baseline["features"]
+    def __init__(self, baseline: Baseline):
+        features = baseline.features
         self.names = list(features)
-        self._numeric = {n: s["type"] == FeatureType.NUMERIC.value for n, s in features.items()}
+        self._numeric = {n: isinstance(s, NumericBaseline) for n, s in features.items()}
         # Struct fields must be identifiers; feature names need not be, so rename maps them.
         self._attr = {name: f"f{i}" for i, name in enumerate(self.names)}
         fields = [(self._attr[n], float | None if self._numeric[n] else str | None) for n in self.names]
         rename = {a: n for n, a in self._attr.items()}
         strict = msgspec.defstruct("Features", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         lenient = msgspec.defstruct("LenientFeatures", fields, rename=rename, gc=False)
-        envelope = [("prediction", Any, None), ("model_version", Any, None)]
-        record = msgspec.defstruct("Record", [("features", strict), *envelope], gc=False)
-        lenient_record = msgspec.defstruct("LenientRecord", [("features", lenient), *envelope], gc=False)
-        self._one = msgspec.json.Decoder(record)
-        self._lenient = msgspec.json.Decoder(lenient_record)
+        # Only the fields counted are decoded (skipping the rest is faster); the prediction and the version
+        # stay untyped and optional, so a row is never rejected for them.
+        self._one = msgspec.json.Decoder(partial_record("Record", features=strict, prediction=Any, model_version=Any))
+        self._lenient = msgspec.json.Decoder(
+            partial_record("LenientRecord", features=lenient, prediction=Any, model_version=Any))
         self._any = msgspec.json.Decoder()
-        prediction = baseline.get("prediction")
-        self._prediction_numeric = None if prediction is None else prediction["type"] == FeatureType.NUMERIC.value
+        prediction = baseline.prediction
+        self._prediction_numeric = None if prediction is None else isinstance(prediction, NumericBaseline)
 
     def decode(self, block: bytes) -> Batch:
         """Decode newline-separated records (blank lines ignored)."""
@@ -102,7 +103,7 @@ class CaptureDecoder:
         if not records:
             return
         n = len(records)
-        feats = list(map(attrgetter("features"), records))
+        feats = [r.features for r in records]
         for name in self.names:
             get = attrgetter(self._attr[name])
             if not self._numeric[name]:
@@ -113,11 +114,11 @@ class CaptureDecoder:
             except TypeError:
                 batch.columns[name] = np.array(list(map(get, feats)), dtype=np.float64)
         if self._prediction_numeric is not None:
-            preds = list(map(attrgetter("prediction"), records))
+            preds = [r.prediction for r in records]
             batch.columns[PREDICTION] = (
                 _floats(preds) if self._prediction_numeric else [None if p is None else str(p) for p in preds]
             )
-        versions = Counter(map(attrgetter("model_version"), records))
+        versions = Counter([r.model_version for r in records])
         batch.versions.update({str(v): count for v, count in versions.items()})
 
     def _line_by_line(self, lines: list[bytes], batch: Batch) -> list[Any]:
@@ -149,7 +150,7 @@ class CaptureDecoder:
         """Why a well-formed JSON line is not a valid record; None when it only has extra columns."""
         if not isinstance(obj, dict):
             return "not_an_object"
-        feats = obj.get("features")
+        feats = obj.get(FEATURES)
         if not isinstance(feats, dict):
             return "no_features"
         absent = [n for n in self.names if n not in feats]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from contracts.baseline import Baseline
 from drift_check.capture_reader import BatchBuffer, CaptureDecoder
 from drift_check.capture_source import CORRUPT, CaptureObject, Prefetcher
 from drift_check.stats import Accumulator
@@ -30,7 +31,7 @@ def available_cpus() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def count_files(s3: Any, bucket: str, objects: list[CaptureObject], baseline: dict) -> Iterator[FileResult]:
+def count_files(s3: Any, bucket: str, objects: list[CaptureObject], baseline: Baseline) -> Iterator[FileResult]:
     """Read and count files one by one on this process, downloading ahead on a thread."""
     decoder = CaptureDecoder(baseline)
     for obj, blocks, errors in Prefetcher(s3, bucket, objects).files():
@@ -45,7 +46,7 @@ def count_files(s3: Any, bucket: str, objects: list[CaptureObject], baseline: di
         yield obj, acc, (f"corrupt gzip: {errors[0]}" if errors else None)
 
 
-def _worker(conn: Connection, bucket: str, objects: list[CaptureObject], baseline: dict) -> None:
+def _worker(conn: Connection, bucket: str, objects: list[CaptureObject], baseline: Baseline) -> None:
     import boto3  # a fresh client: boto3 clients must not cross a fork
 
     try:
@@ -61,7 +62,7 @@ def _worker(conn: Connection, bucket: str, objects: list[CaptureObject], baselin
 class _Workers:
     """Forked workers, each counting a fixed share of the files and sending back per-file state."""
 
-    def __init__(self, bucket: str, shares: list[list[CaptureObject]], baseline: dict):
+    def __init__(self, bucket: str, shares: list[list[CaptureObject]], baseline: Baseline):
         ctx = multiprocessing.get_context("fork")  # inherits the imported modules and the baseline
         self.baseline = baseline
         self.conns: list[Connection] = []
@@ -105,7 +106,7 @@ class _Workers:
 
 
 def count_files_parallel(
-    s3: Any, bucket: str, objects: list[CaptureObject], baseline: dict, workers: int
+    s3: Any, bucket: str, objects: list[CaptureObject], baseline: Baseline, workers: int
 ) -> Iterator[FileResult]:
     """Like count_files, with `workers` processes in all (this one included); results in plan order."""
     if workers <= 1 or len(objects) < 2:

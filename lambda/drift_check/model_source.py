@@ -11,6 +11,7 @@ from typing import Any
 
 from contracts.artifact import Metadata
 from contracts.artifact_fetch import boto3_download, fetch_artifact
+from contracts.baseline import Baseline
 from contracts.s3_uri import split_s3_uri
 
 
@@ -19,7 +20,7 @@ class ProductionModel:
     url: str
     sha256: str
     metadata: Metadata
-    baseline: dict[str, Any]
+    baseline: Baseline
 
     @property
     def name(self) -> str:
@@ -50,7 +51,7 @@ def load_model(s3: Any, url: str, sha256: str) -> ProductionModel:
         fetched = fetch_artifact(url, Path(tmp) / "model", boto3_download(s3), expected_sha256=sha256 or None)
         # The tarball's own hash identifies the baseline a checkpoint was counted with.
         model = ProductionModel(url=url, sha256=fetched.sha256, metadata=fetched.artifact.metadata,
-                                baseline=fetched.artifact.baseline())
+                                baseline=Baseline.from_dict(fetched.artifact.baseline()))
     _CACHE.clear()  # one production model at a time
     _CACHE[(url, sha256)] = model
     return model

@@ -1,7 +1,8 @@
 """Mergeable drift statistics: the baseline training writes and the counts the drift check adds up.
 
 Every feature gets fixed bins from its reference data; current data is only ever counted into
-those bins, so memory is features x bins, not rows, and partial counts merge exactly.
+those bins, so memory is features x bins, not rows, and partial counts merge exactly. The baseline's
+types are contracts.baseline's; the counts stay numpy arrays.
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from contracts.baseline import BASELINE_FORMAT, Baseline, CategoricalBaseline, FeatureBaseline, NumericBaseline
 from contracts.schema import MISSING_CATEGORY, FeatureSchema, FeatureType
 
-BASELINE_FORMAT = "drift-baseline/1"
 ACCUMULATOR_FORMAT = "drift-accumulator/1"
 PREDICTION = "__prediction__"  # the prediction is binned like a feature under this reserved key
 
@@ -97,55 +98,59 @@ def bin_numeric(edges: Sequence[float] | np.ndarray, values: np.ndarray) -> tupl
     return sorted_counts(np.asarray(edges, dtype=np.float64), finite), int(values.size - finite.size)
 
 
-def _head(kind: FeatureType, n: int, missing: int) -> dict[str, Any]:
-    return {"type": kind.value, "count": n, "missing": missing, "missing_rate": missing / n if n else 0.0}
+def _rate(missing: int, n: int) -> float:
+    return missing / n if n else 0.0
 
 
-def numeric_baseline(values: np.ndarray) -> dict[str, Any]:
+def numeric_baseline(values: np.ndarray) -> NumericBaseline:
     values = np.asarray(values, dtype=np.float64)
     finite = values[~np.isnan(values)]
     edges, discrete = numeric_edges(finite)
     counts, missing = bin_numeric(edges, values)
-    return _head(FeatureType.NUMERIC, int(values.size), missing) | {
-        "min": float(finite.min()) if finite.size else None,
-        "max": float(finite.max()) if finite.size else None,
-        "mean": float(finite.mean()) if finite.size else None,
-        "std": float(finite.std()) if finite.size else None,
-        "integer": bool(finite.size and np.all(finite == np.round(finite))),
-        "discrete": discrete,
-        "edges": edges,
-        "counts": counts.tolist(),
-        "psi_groups": psi_groups(counts.tolist()),
-    }
+    n = int(values.size)
+    return NumericBaseline(
+        count=n, missing=missing, missing_rate=_rate(missing, n),
+        min=float(finite.min()) if finite.size else None,
+        max=float(finite.max()) if finite.size else None,
+        mean=float(finite.mean()) if finite.size else None,
+        std=float(finite.std()) if finite.size else None,
+        integer=bool(finite.size and np.all(finite == np.round(finite))),
+        discrete=discrete,
+        edges=edges,
+        counts=counts.tolist(),
+        psi_groups=psi_groups(counts.tolist()),
+    )
 
 
 # ------------------------------------------------------------ categorical bins
 # Categorical bins: one per top category, then "other" (known, not top), "unseen", "missing".
 
 
-def categorical_baseline(values: np.ndarray, known: Iterable[str] | None = None) -> dict[str, Any]:
+def categorical_baseline(values: np.ndarray, known: Iterable[str] | None = None) -> CategoricalBaseline:
     values = np.asarray(values, dtype=object)
     freq = Counter(values.tolist())
     missing = freq.pop(MISSING_CATEGORY, 0)
     ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
     top = ranked[:TOP_CATEGORIES]
     all_known = sorted(set(freq) | set(known or ()))
-    return _head(FeatureType.CATEGORICAL, int(values.size), missing) | {
-        "categories": [k for k, _ in top],
-        "counts": [int(v) for _, v in top] + [int(sum(v for _, v in ranked[TOP_CATEGORIES:])), 0, int(missing)],
-        "n_categories": len(all_known),
+    n = int(values.size)
+    return CategoricalBaseline(
+        count=n, missing=missing, missing_rate=_rate(missing, n),
+        categories=[k for k, _ in top],
+        counts=[int(v) for _, v in top] + [int(sum(v for _, v in ranked[TOP_CATEGORIES:])), 0, int(missing)],
+        n_categories=len(all_known),
         # Without the full list an unseen category is indistinguishable from a rare known one.
-        "known": all_known if len(all_known) <= MAX_KNOWN_CATEGORIES else None,
-    }
+        known=all_known if len(all_known) <= MAX_KNOWN_CATEGORIES else None,
+    )
 
 
 class _CategoryIndex:
     """Maps category strings to bin indices of one categorical baseline."""
 
-    def __init__(self, stats: Mapping[str, Any]):
-        top = stats["categories"]
+    def __init__(self, stats: CategoricalBaseline):
+        top = stats.categories
         self.other, self.unseen, self.missing = len(top), len(top) + 1, len(top) + 2
-        known = stats.get("known")
+        known = stats.known
         lookup: dict[Any, int] = {}
         if known is not None:
             lookup.update(dict.fromkeys(known, self.other))
@@ -170,7 +175,7 @@ class _CategoryIndex:
         return counts, unseen
 
 
-def bin_categorical(stats: Mapping[str, Any], values: Iterable[Any]) -> np.ndarray:
+def bin_categorical(stats: CategoricalBaseline, values: Iterable[Any]) -> np.ndarray:
     return _CategoryIndex(stats).count(values)[0]
 
 
@@ -184,9 +189,9 @@ def build_baseline(
     task: str,
     classes: list[str] | None,
     predictions: np.ndarray | None,
-) -> dict:
+) -> Baseline:
     """The baseline.json body: per-feature reference bins and statistics, and the predictions'."""
-    features: dict[str, Any] = {}
+    features: dict[str, FeatureBaseline] = {}
     for f in schema.features:
         if f.name not in columns:
             raise KeyError(f"build_baseline: column {f.name!r} of the schema is missing from the data")
@@ -194,7 +199,7 @@ def build_baseline(
             features[f.name] = numeric_baseline(columns[f.name])
         else:
             features[f.name] = categorical_baseline(columns[f.name], f.categories)
-    prediction = None
+    prediction: FeatureBaseline | None = None
     if predictions is not None:
         if task == "regression":
             prediction = numeric_baseline(np.asarray(predictions, dtype=np.float64))
@@ -202,14 +207,8 @@ def build_baseline(
             labels = np.asarray([str(p) for p in predictions], dtype=object)
             prediction = categorical_baseline(labels, classes)
     rows = len(next(iter(columns.values()))) if columns else 0
-    return {
-        "format": BASELINE_FORMAT,
-        "task": task,
-        "classes": list(classes) if classes is not None else None,
-        "rows": int(rows),
-        "features": features,
-        "prediction": prediction,
-    }
+    return Baseline(format=BASELINE_FORMAT, task=task, classes=list(classes) if classes is not None else None,
+                    rows=int(rows), features=features, prediction=prediction)
 
 
 # ----------------------------------------------------------------- accumulator
@@ -218,7 +217,7 @@ def build_baseline(
 class Accumulator:
     """Current-data counts in a baseline's bins: update batch by batch, merge, checkpoint as JSON."""
 
-    def __init__(self, baseline: Mapping[str, Any]):
+    def __init__(self, baseline: Baseline):
         self.baseline = baseline
         self.rows = 0  # rows counted into the bins
         self.rejected = 0  # rows skipped as malformed
@@ -233,9 +232,9 @@ class Accumulator:
         self._index: dict[str, _CategoryIndex] = {}
         self._edges: dict[str, np.ndarray] = {}
         for name, stats in self._binned():
-            if stats["type"] == FeatureType.NUMERIC.value:
-                self.counts[name] = np.zeros(len(stats["edges"]) + 1, dtype=np.int64)
-                self._edges[name] = np.asarray(stats["edges"], dtype=np.float64)
+            if isinstance(stats, NumericBaseline):
+                self.counts[name] = np.zeros(len(stats.edges) + 1, dtype=np.int64)
+                self._edges[name] = np.asarray(stats.edges, dtype=np.float64)
                 self.missing[name] = 0
                 self.moments[name] = [0.0, 0.0, math.inf, -math.inf]
             else:
@@ -243,10 +242,10 @@ class Accumulator:
                 self.counts[name] = np.zeros(self._index[name].n_bins, dtype=np.int64)
                 self.unseen[name] = set()
 
-    def _binned(self) -> list[tuple[str, Mapping[str, Any]]]:
-        items = list(self.baseline["features"].items())
-        if self.baseline.get("prediction") is not None:
-            items.append((PREDICTION, self.baseline["prediction"]))
+    def _binned(self) -> list[tuple[str, FeatureBaseline]]:
+        items = list(self.baseline.features.items())
+        if self.baseline.prediction is not None:
+            items.append((PREDICTION, self.baseline.prediction))
         return items
 
     @property
@@ -286,8 +285,8 @@ class Accumulator:
         for value in sorted(unseen)[: max(0, MAX_EXAMPLES - len(seen))]:
             seen.add(value)
 
-    def baseline_stats(self, name: str) -> Mapping[str, Any]:
-        return self.baseline["prediction"] if name == PREDICTION else self.baseline["features"][name]
+    def baseline_stats(self, name: str) -> FeatureBaseline | None:
+        return self.baseline.prediction if name == PREDICTION else self.baseline.features[name]
 
     def count_rejects(self, reasons: Mapping[str, int]) -> None:
         """Rows skipped as malformed, by reason (bad_json, not_an_object, wrong_type, ...)."""
@@ -355,7 +354,7 @@ class Accumulator:
         }
 
     @classmethod
-    def from_dict(cls, baseline: Mapping[str, Any], state: Mapping[str, Any]) -> Accumulator:
+    def from_dict(cls, baseline: Baseline, state: Mapping[str, Any]) -> Accumulator:
         """Restore a checkpointed accumulator; ValueError when it was built on another baseline."""
         if state.get("format") != ACCUMULATOR_FORMAT:
             raise ValueError(f"accumulator state has format {state.get('format')!r}, expected {ACCUMULATOR_FORMAT!r}")

@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
+from msgspec import UNSET
+from msgspec.structs import replace
 from scipy.special import (  # scipy.stats alone costs ~70 MB and 0.5 s at import
     chdtrc,
     kolmogorov,
 )
 
+from contracts.baseline import Baseline, CategoricalBaseline, FeatureBaseline, NumericBaseline
+from contracts.drift_report import (
+    DatasetQuality,
+    DriftReport,
+    FeatureQuality,
+    FeatureReport,
+    FeatureStatus,
+    Histogram,
+    Issue,
+    Summary,
+)
 from contracts.schema import FeatureType
 from drift_check.stats import PREDICTION, Accumulator
 
@@ -121,16 +133,16 @@ def _share(part: float, whole: float) -> float:
 # ------------------------------------------------------------------- features
 
 
-def numeric_histogram(stats: dict[str, Any], ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
+def numeric_histogram(stats: NumericBaseline, ref: np.ndarray, cur: np.ndarray) -> Histogram:
     """Counts grouped into the PSI bins, labelled for a person."""
-    edges, starts = stats["edges"], stats["psi_groups"]
-    top = stats["max"]
+    edges, starts = stats.edges, stats.psi_groups
+    top = stats.max
     labels = []
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(edges) + 1
         lo = edges[start - 1] if start > 0 else -math.inf
         hi = edges[end - 1] if end - 1 < len(edges) else math.inf
-        if stats["discrete"] and end - start == 1 and start % 2 == 1:
+        if stats.discrete and end - start == 1 and start % 2 == 1:
             labels.append(f"{lo:.6g}")  # a bin holding exactly one value
         elif lo == -math.inf:
             labels.append(f"< {hi:.4g}")
@@ -140,90 +152,94 @@ def numeric_histogram(stats: dict[str, Any], ref: np.ndarray, cur: np.ndarray) -
             labels.append(f"[{lo:.4g}, {top:.4g}]")
         else:
             labels.append(f"[{lo:.4g}, {hi:.4g})")
-    return {
-        "labels": labels,
-        "reference": np.add.reduceat(ref, starts).tolist() if starts else [],
-        "current": np.add.reduceat(cur, starts).tolist() if starts else [],
-    }
+    return Histogram(
+        labels=labels,
+        reference=np.add.reduceat(ref, starts).tolist() if starts else [],
+        current=np.add.reduceat(cur, starts).tolist() if starts else [],
+    )
 
 
-def _moments_summary(count: int, missing: int, s: float, ss: float, lo: float, hi: float) -> dict[str, Any]:
+def _moments_summary(count: int, missing: int, s: float, ss: float, lo: float, hi: float) -> Summary:
     present = count - missing
     mean = s / present if present else None
     var = max(ss / present - mean * mean, 0.0) if present else None
-    return {
-        "count": count, "missing_rate": _share(missing, count),
-        "min": lo if present else None, "max": hi if present else None,
-        "mean": mean, "std": math.sqrt(var) if var is not None else None,
-    }
+    return Summary(
+        count=count, missing_rate=_share(missing, count),
+        min=lo if present else None, max=hi if present else None,
+        mean=mean, std=math.sqrt(var) if var is not None else None,
+    )
 
 
-def numeric_feature(stats: dict[str, Any], acc: Accumulator, name: str, th: Thresholds) -> dict[str, Any]:
-    ref = np.asarray(stats["counts"], dtype=np.int64)
+def _status(n_ref: int, n_cur: int, th: Thresholds) -> FeatureStatus:
+    if n_ref == 0:
+        return "no_reference"
+    return "insufficient_data" if n_cur < th.min_values else "tested"
+
+
+def numeric_feature(stats: NumericBaseline, acc: Accumulator, name: str, th: Thresholds) -> FeatureReport:
+    ref = np.asarray(stats.counts, dtype=np.int64)
     cur = acc.counts[name]
     missing = acc.missing[name]
     n_cur = int(cur.sum())
     s, ss, lo, hi = acc.moments[name]
-    entry: dict[str, Any] = {
-        "type": FeatureType.NUMERIC.value,
-        "reference": {k: stats[k] for k in ("count", "missing_rate", "min", "max", "mean", "std")},
-        "current": _moments_summary(n_cur + missing, missing, s, ss, lo, hi),
-        "histogram": numeric_histogram(stats, ref, cur),
-        "quality": {
-            "missing_rate_increase": _share(missing, n_cur + missing) - stats["missing_rate"],
-            "out_of_range_share": _share(cur[0] + cur[-1], n_cur) if stats["edges"] else 0.0,
-        },
-    }
-    if ref.sum() == 0:
-        return entry | {"status": "no_reference"}
-    if n_cur < th.min_values:
-        return entry | {"status": "insufficient_data"}
+    entry = FeatureReport(
+        type=FeatureType.NUMERIC.value,
+        reference=Summary(count=stats.count, missing_rate=stats.missing_rate, min=stats.min, max=stats.max,
+                          mean=stats.mean, std=stats.std),
+        current=_moments_summary(n_cur + missing, missing, s, ss, lo, hi),
+        histogram=numeric_histogram(stats, ref, cur),
+        quality=FeatureQuality(
+            missing_rate_increase=_share(missing, n_cur + missing) - stats.missing_rate,
+            out_of_range_share=_share(cur[0] + cur[-1], n_cur) if stats.edges else 0.0,
+        ),
+        status=_status(int(ref.sum()), n_cur, th),
+    )
+    if entry.status != "tested":
+        return entry
     # KS is very conservative on a few distinct values (ties); their bins are categories to chi-squared.
-    test, (statistic, p) = ("chi2", chi2_from_counts(ref, cur)) if stats["discrete"] else ("ks", ks_from_counts(ref, cur))
-    groups = np.asarray(entry["histogram"]["reference"]), np.asarray(entry["histogram"]["current"])
-    effect = psi(*groups)
-    w = wasserstein_from_counts(np.asarray(stats["edges"]), ref, cur, lo, hi)
-    std = stats["std"] or 0.0
-    return entry | {
-        "status": "tested", "test": test, "statistic": statistic, "p_value": p, "psi": effect,
-        "wasserstein": w, "wasserstein_std": w / std if std > 0 else None,
-        "severity": severity(effect, th.psi_warn, th.psi_critical),
-    }
+    test, (statistic, p) = ("chi2", chi2_from_counts(ref, cur)) if stats.discrete else ("ks", ks_from_counts(ref, cur))
+    effect = psi(np.asarray(entry.histogram.reference), np.asarray(entry.histogram.current))
+    w = wasserstein_from_counts(np.asarray(stats.edges), ref, cur, lo, hi)
+    std = stats.std or 0.0
+    return replace(
+        entry, test=test, statistic=statistic, p_value=p, psi=effect,
+        wasserstein=w, wasserstein_std=w / std if std > 0 else None,
+        severity=severity(effect, th.psi_warn, th.psi_critical),
+    )
 
 
-def categorical_feature(stats: dict[str, Any], acc: Accumulator, name: str, th: Thresholds) -> dict[str, Any]:
-    ref = np.asarray(stats["counts"], dtype=np.int64)
+def categorical_feature(stats: CategoricalBaseline, acc: Accumulator, name: str, th: Thresholds) -> FeatureReport:
+    ref = np.asarray(stats.counts, dtype=np.int64)
     cur = acc.counts[name]
     n_ref, n_cur = int(ref.sum()), int(cur.sum())
-    labels = list(stats["categories"]) + ["(other)", "(unseen)", "(missing)"]
+    labels = list(stats.categories) + ["(other)", "(unseen)", "(missing)"]
     unseen_at, missing_at = len(labels) - 2, len(labels) - 1
-    entry: dict[str, Any] = {
-        "type": FeatureType.CATEGORICAL.value,
-        "reference": {"count": n_ref, "missing_rate": stats["missing_rate"], "n_categories": stats["n_categories"]},
-        "current": {"count": n_cur, "missing_rate": _share(cur[missing_at], n_cur),
-                    "unseen_examples": sorted(acc.unseen[name])},
-        "histogram": {"labels": labels, "reference": ref.tolist(), "current": cur.tolist()},
-        "quality": {
-            "missing_rate_increase": _share(cur[missing_at], n_cur) - stats["missing_rate"],
-            "unseen_share": _share(cur[unseen_at], n_cur),
-        },
-    }
-    if n_ref == 0:
-        return entry | {"status": "no_reference"}
-    if n_cur < th.min_values:
-        return entry | {"status": "insufficient_data"}
+    entry = FeatureReport(
+        type=FeatureType.CATEGORICAL.value,
+        reference=Summary(count=n_ref, missing_rate=stats.missing_rate, n_categories=stats.n_categories),
+        current=Summary(count=n_cur, missing_rate=_share(cur[missing_at], n_cur),
+                        unseen_examples=sorted(acc.unseen[name])),
+        histogram=Histogram(labels=labels, reference=ref.tolist(), current=cur.tolist()),
+        quality=FeatureQuality(
+            missing_rate_increase=_share(cur[missing_at], n_cur) - stats.missing_rate,
+            unseen_share=_share(cur[unseen_at], n_cur),
+        ),
+        status=_status(n_ref, n_cur, th),
+    )
+    if entry.status != "tested":
+        return entry
     chi2, p = chi2_from_counts(ref, cur)
     change = np.abs(cur / n_cur - ref / n_ref)
     worst = int(np.argmax(change))
-    return entry | {
-        "status": "tested", "test": "chi2", "statistic": chi2, "p_value": p, "psi": psi(ref, cur),
-        "max_share_change": float(change[worst]), "max_share_change_category": labels[worst],
-        "severity": severity(float(change[worst]), th.share_warn, th.share_critical),
-    }
+    return replace(
+        entry, test="chi2", statistic=chi2, p_value=p, psi=psi(ref, cur),
+        max_share_change=float(change[worst]), max_share_change_category=labels[worst],
+        severity=severity(float(change[worst]), th.share_warn, th.share_critical),
+    )
 
 
-def feature_report(stats: dict[str, Any], acc: Accumulator, name: str, th: Thresholds) -> dict[str, Any]:
-    if stats["type"] == FeatureType.NUMERIC.value:
+def feature_report(stats: FeatureBaseline, acc: Accumulator, name: str, th: Thresholds) -> FeatureReport:
+    if isinstance(stats, NumericBaseline):
         return numeric_feature(stats, acc, name, th)
     return categorical_feature(stats, acc, name, th)
 
@@ -231,58 +247,54 @@ def feature_report(stats: dict[str, Any], acc: Accumulator, name: str, th: Thres
 # -------------------------------------------------------------- data quality
 
 
-def quality_issues(name: str, entry: dict[str, Any], acc: Accumulator, th: Thresholds) -> list[dict[str, Any]]:
+def quality_issues(name: str, entry: FeatureReport, acc: Accumulator, th: Thresholds) -> list[Issue]:
     """Warnings and failures for one feature: missing jumps, out of range, unseen, wrong types, absent."""
-    shares = dict(entry["quality"])
-    lines = acc.lines
-    for kind in ("wrong_type", "absent"):
-        shares[f"{kind}_share"] = _share(acc.issues.get(name, {}).get(kind, 0), lines)
-    entry["quality"] = shares
+    found = acc.issues.get(name, {})
+    entry.quality.wrong_type_share = _share(found.get("wrong_type", 0), acc.lines)
+    entry.quality.absent_share = _share(found.get("absent", 0), acc.lines)
     warn_at = {
         "missing_rate_increase": th.missing_warn, "out_of_range_share": th.quality_warn,
         "unseen_share": th.quality_warn, "wrong_type_share": th.malformed_warn, "absent_share": th.malformed_warn,
     }
     issues = []
-    for check, value in shares.items():
+    for check, value in entry.quality.shares().items():
         if value >= th.quality_fail:
-            issues.append({"feature": name, "check": check, "value": value, "severity": "fail"})
+            issues.append(Issue(feature=name, check=check, value=value, severity="fail"))
         elif value >= warn_at[check]:
-            issues.append({"feature": name, "check": check, "value": value, "severity": "warn"})
+            issues.append(Issue(feature=name, check=check, value=value, severity="warn"))
     return issues
 
 
 # ------------------------------------------------------------------- verdict
 
 
-def _decide(entries: dict[str, dict[str, Any]], alpha: float) -> None:
+def _decide(entries: dict[str, FeatureReport], alpha: float) -> None:
     """Benjamini-Hochberg across the tested entries, then drift = significant and large enough."""
-    tested = [n for n, e in entries.items() if e["status"] == "tested"]
-    for name, adjusted in zip(tested, benjamini_hochberg([entries[n]["p_value"] for n in tested])):
-        entries[name]["p_adjusted"] = adjusted
+    tested = [n for n, e in entries.items() if e.status == "tested"]
+    for name, adjusted in zip(tested, benjamini_hochberg([entries[n].p_value for n in tested])):
+        entries[name].p_adjusted = adjusted
     for entry in entries.values():
-        entry.setdefault("severity", "none")
-        entry["significant"] = entry.get("p_adjusted", 1.0) < alpha
-        entry["drift"] = entry["significant"] and entry["severity"] != "none"
+        entry.significant = entry.p_adjusted is not UNSET and entry.p_adjusted < alpha
+        entry.drift = entry.significant and entry.severity != "none"
 
 
-def compare(baseline: dict[str, Any], acc: Accumulator, thresholds: Thresholds | None = None) -> dict[str, Any]:
+def compare(baseline: Baseline, acc: Accumulator, thresholds: Thresholds | None = None) -> DriftReport:
     """The drift report body: status, dataset verdict, per-feature statistics and data quality."""
     th = thresholds or Thresholds()
-    features = {name: feature_report(stats, acc, name, th) for name, stats in baseline["features"].items()}
+    features = {name: feature_report(stats, acc, name, th) for name, stats in baseline.features.items()}
     _decide(features, th.alpha)
     issues = [i for name, entry in features.items() for i in quality_issues(name, entry, acc, th)]
     rejected_share = _share(acc.rejected, acc.lines)
     if rejected_share >= th.quality_fail:
-        issues.append({"feature": None, "check": "rejected_share", "value": rejected_share, "severity": "fail"})
+        issues.append(Issue(feature=None, check="rejected_share", value=rejected_share, severity="fail"))
     if acc.unexpected:
-        issues.append({"feature": None, "check": "unexpected_columns", "value": sorted(acc.unexpected), "severity": "warn"})
+        issues.append(Issue(feature=None, check="unexpected_columns", value=sorted(acc.unexpected), severity="warn"))
     prediction = None
-    if baseline.get("prediction") is not None:
-        prediction = {PREDICTION: feature_report(baseline["prediction"], acc, PREDICTION, th)}
-        _decide(prediction, th.alpha)  # one test: its adjusted p is its p
-        prediction = prediction[PREDICTION]
-    drifted = [n for n, e in features.items() if e["drift"]]
-    quality_failed = any(i["severity"] == "fail" for i in issues)
+    if baseline.prediction is not None:
+        prediction = feature_report(baseline.prediction, acc, PREDICTION, th)
+        _decide({PREDICTION: prediction}, th.alpha)  # one test: its adjusted p is its p
+    drifted = [n for n, e in features.items() if e.drift]
+    quality_failed = any(i.severity == "fail" for i in issues)
     enough = acc.rows >= th.min_rows
     dataset_drift = enough and (bool(drifted) or quality_failed)
     if acc.lines == 0:
@@ -294,25 +306,25 @@ def compare(baseline: dict[str, Any], acc: Accumulator, thresholds: Thresholds |
     if not enough:  # too few rows: report the numbers, flag nothing
         drifted = []
         for entry in features.values():
-            entry["drift"] = False
-    return {
-        "status": status,
-        "dataset_drift": dataset_drift,
-        "drifted_features": drifted,
-        "drift_share": _share(len(drifted), len(features)),
-        "severity_counts": {s: sum(1 for n in drifted if features[n]["severity"] == s) for s in SEVERITIES[1:]},
-        "rows_checked": acc.rows,
-        "rows_rejected": acc.rejected,
-        "reject_reasons": dict(acc.reject_reasons),
-        "model_versions": dict(acc.versions),
-        "quality": {
-            "failed": quality_failed,
-            "issues": issues,
-            "missing_columns": sorted({i["feature"] for i in issues if i["check"] == "absent_share" and i["value"] >= 1.0}),
-            "unexpected_columns": dict(acc.unexpected),
-        },
-        "features": features,
-        "prediction": prediction,
-        "prediction_drift": bool(enough and prediction is not None and prediction["drift"]),
-        "thresholds": asdict(th),
-    }
+            entry.drift = False
+    return DriftReport(
+        status=status,
+        dataset_drift=dataset_drift,
+        drifted_features=drifted,
+        drift_share=_share(len(drifted), len(features)),
+        severity_counts={s: sum(1 for n in drifted if features[n].severity == s) for s in SEVERITIES[1:]},
+        rows_checked=acc.rows,
+        rows_rejected=acc.rejected,
+        reject_reasons=dict(acc.reject_reasons),
+        model_versions=dict(acc.versions),
+        quality=DatasetQuality(
+            failed=quality_failed,
+            issues=issues,
+            missing_columns=sorted({i.feature for i in issues if i.check == "absent_share" and i.value >= 1.0}),
+            unexpected_columns=dict(acc.unexpected),
+        ),
+        features=features,
+        prediction=prediction,
+        prediction_drift=bool(enough and prediction is not None and prediction.drift),
+        thresholds=asdict(th),
+    )

@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+from msgspec.structs import replace
 
+from contracts.drift_report import DriftReport, ModelRef, UnreadableFile, Window
 from drift_check.capture_source import Cursor, iso, list_window
-from drift_check.drift import empty_report, make_report
 from drift_check.file_counts import count_files_parallel
 from drift_check.model_source import ProductionModel
+from drift_check.report import empty_report, make_report
 from drift_check.report_html import render
 from drift_check.stats import Accumulator
 from drift_check.stats_compare import Thresholds
@@ -37,6 +39,17 @@ class Settings:
     checkpoint_every: int = 10  # files between partial checkpoints
     stop_margin_ms: int = 60_000  # stop and checkpoint when less time than this is left
     workers: int = 1  # processes counting files, this one included
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartialCheck:
+    """A run that stopped for time before the end of the window; the next run resumes it."""
+
+    status: str = "partial"
+    files: int  # read so far in this window
+    remaining_files: int
+    rows_checked: int
+    rows_rejected: int
 
 
 @dataclass
@@ -87,26 +100,26 @@ def resume(checkpoint: dict[str, Any], model: ProductionModel) -> WindowState:
     return WindowState(acc=Accumulator(model.baseline), cursor=cursor, start=iso(cursor.time) if cursor.time else None)
 
 
-def write_report(s3: Any, settings: Settings, report: dict[str, Any], now: datetime) -> str:
-    """JSON and HTML side by side, partitioned by date; returns the JSON's s3 uri."""
+def write_report(s3: Any, settings: Settings, report: DriftReport, now: datetime) -> DriftReport:
+    """JSON and HTML side by side, partitioned by date; returns the report with the JSON's s3 uri."""
     stem = f"{REPORTS_PREFIX}/{settings.model_name}/dt={now:%Y-%m-%d}/{now:%Y%m%dT%H%M%S%fZ}"
-    report = {**report, "report_uri": f"s3://{settings.reports_bucket}/{stem}.json"}
+    report = replace(report, report_uri=f"s3://{settings.reports_bucket}/{stem}.json")
     s3.put_object(Bucket=settings.reports_bucket, Key=f"{stem}.json", ContentType="application/json",
-                  Body=json.dumps(report, indent=1, allow_nan=False).encode())
+                  Body=report.to_json(indent=1).encode())
     s3.put_object(Bucket=settings.reports_bucket, Key=f"{stem}.html", ContentType="text/html; charset=utf-8",
                   Body=render(report).encode())
-    return report["report_uri"]
+    return report
 
 
 def run_check(
     s3: Any, settings: Settings, model: ProductionModel | None, now: datetime,
     remaining_ms: Callable[[], int] = lambda: 10**9,
-) -> dict[str, Any]:
-    """Check the window up to `now`; returns the report, or {"status": "partial", ...} when time ran out."""
+) -> DriftReport | PartialCheck:
+    """Check the window up to `now`; returns the stored report, or PartialCheck when time ran out."""
     if model is None:
         report = empty_report("no_model", "no promoted model (MODEL_DATA_URL is empty): nothing to compare with",
-                              model={"name": settings.model_name})
-        return {**report, "report_uri": write_report(s3, settings, report, now)}
+                              model=ModelRef(name=settings.model_name))
+        return write_report(s3, settings, report, now)
     checkpoint = load_checkpoint(s3, settings)
     state = resume(checkpoint, model)
     objects = list_window(s3, settings.capture_bucket, settings.capture_prefix, state.cursor, now)
@@ -125,12 +138,13 @@ def run_check(
             save_checkpoint(s3, settings, checkpoint.get("cursor"), state.to_dict(model.sha256))
             since_save = 0
         if out_of_time:
-            return {"status": "partial", "files": state.files, "remaining_files": left,
-                    "rows_checked": state.acc.rows, "rows_rejected": state.acc.rejected}
-    window = {"start": state.start, "end": iso(now), "files": state.files, "unreadable_files": state.unreadable}
-    model_info = {"name": model.name, "version": model.version, "sha256": model.sha256, "url": model.url}
+            return PartialCheck(files=state.files, remaining_files=left, rows_checked=state.acc.rows,
+                                rows_rejected=state.acc.rejected)
+    window = Window(start=state.start, end=iso(now), files=state.files,
+                    unreadable_files=[UnreadableFile(**u) for u in state.unreadable])
+    model_info = ModelRef(name=model.name, version=model.version, sha256=model.sha256, url=model.url)
     report = make_report(model.baseline, state.acc, settings.thresholds, model=model_info, window=window)
-    report["report_uri"] = write_report(s3, settings, report, now)
+    report = write_report(s3, settings, report, now)
     # Only after the report is stored does the window count as read.
     save_checkpoint(s3, settings, state.cursor.to_dict(), None)
     return report

@@ -10,6 +10,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from contracts import artifact
+from contracts.baseline import Baseline, baseline_json
 from drift_check.stats import build_baseline
 from tests.drift_check.drift_helpers import SCHEMA, make_columns
 
@@ -23,11 +24,13 @@ def aws_env(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def baseline() -> dict:
+def baseline() -> Baseline:
+    """Read back from its JSON, as the drift check gets it from baseline.json."""
     rng = np.random.default_rng(7)
     columns = make_columns(rng, 5000)
     predictions = np.where(columns["x"] > 0, "yes", "no").astype(object)
-    return json.loads(json.dumps(build_baseline(SCHEMA, columns, task="binary", classes=["no", "yes"], predictions=predictions)))
+    return Baseline.from_json(baseline_json(build_baseline(SCHEMA, columns, task="binary", classes=["no", "yes"],
+                                                           predictions=predictions)))
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class ModelArtifact:
     sha256: str
 
 
-def make_artifact(tmp: Path, baseline: dict, version: str) -> ModelArtifact:
+def make_artifact(tmp: Path, baseline: Baseline, version: str) -> ModelArtifact:
     """A real artifact (write_model_dir + pack) around a trivial estimator and the baseline."""
     estimator = DummyClassifier(strategy="prior").fit(np.zeros((4, 3)), ["no", "yes", "no", "yes"])
     metadata = artifact.Metadata(

@@ -1,12 +1,14 @@
-"""Shared helpers for the drift tests: the test schema, synthetic columns, capture lines, a Lambda context."""
+"""Shared helpers for the drift tests: the test schema, synthetic columns, baselines, capture lines, a Lambda context."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from contracts.baseline import Baseline, baseline_json
 from contracts.capture_record import record_line
 from contracts.schema import MISSING_CATEGORY, Feature, FeatureSchema, FeatureType
+from drift_check.stats import build_baseline
 
 COLORS = np.array(["red", "green", "blue"], dtype=object)
 
@@ -26,6 +28,13 @@ def make_columns(rng: np.random.Generator, n: int, *, shift: float = 0.0, blue: 
         "n": rng.poisson(3, n).astype(np.float64),
         "color": rng.choice(COLORS, n, p=[rest, rest, blue]),
     }
+
+
+def one_feature_baseline(kind: FeatureType, values: np.ndarray, name: str = "v") -> Baseline:
+    """The baseline of one feature (no predictions), read back from its JSON."""
+    schema = FeatureSchema(target="y", features=[Feature(name=name, type=kind)])
+    return Baseline.from_json(baseline_json(build_baseline(schema, {name: values}, task="regression", classes=None,
+                                                           predictions=None)))
 
 
 def capture_lines(columns: dict[str, np.ndarray], *, version: str = "1") -> list[bytes]:
