@@ -95,7 +95,7 @@ def test_image_context_holds_only_what_the_dockerignore_allows(default_app):
     source = next(iter(json.loads(manifest.read_text())["dockerImages"].values()))["source"]
     context = Path(default_app.assembly.directory) / source["directory"]
     files = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
-    allowed_roots = ("training/", "lambda/inference/", "lambda/drift_check/", "lambda/pipeline/")
+    allowed_roots = ("contracts/", "training/", "lambda/inference/", "lambda/drift_check/", "lambda/pipeline/")
     allowed_files = {"Dockerfile", ".dockerignore", "lambda/requirements-image.lock", "stacks/image_deps.py",
                      "lambda/entrypoint.sh"}
     strays = {f for f in files if f not in allowed_files and not f.startswith(allowed_roots)}
