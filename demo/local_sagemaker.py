@@ -36,7 +36,7 @@ def run_training_job(*, job_name: str, channels: dict[str, str], hyperparameters
                      output_path: str, workdir: Path) -> str:
     """Run one training job; returns the S3 URI of its model.tar.gz."""
     s3 = boto3.client("s3")
-    root = workdir / job_name / "opt" / "ml"
+    root = (workdir / job_name / "opt" / "ml").resolve()  # the job runs in its own folder: no relative paths
     for channel, uri in channels.items():
         download_prefix(s3, uri, root / "input" / "data" / channel)
     config = root / "input" / "config"

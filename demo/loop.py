@@ -6,6 +6,7 @@ import io
 import json
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
@@ -119,6 +120,14 @@ def count_captured(bucket: str, prefix: str) -> tuple[int, int]:
     return objects, lines
 
 
+def wait_for_capture(bucket: str, prefix: str, lines: int, timeout: float = 30.0) -> int:
+    """Wait until `lines` capture lines have landed (uvicorn sends capture after the response, Lambda before it)."""
+    deadline = time.monotonic() + timeout
+    while (landed := count_captured(bucket, prefix)[1]) < lines and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return landed
+
+
 def copy_html(report_uri: str, dest: Path) -> Path | None:
     """The HTML page written beside the JSON report."""
     bucket, key = split_s3_uri(report_uri)
@@ -162,6 +171,7 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
         print(f"  API on {url}: {health}", flush=True)
         with step(f"send normal traffic ({SEGMENT_ROWS} rows: single, batch and malformed requests)"):
             normal = traffic.send(url, segment_requests(rows, rng))
+            wait_for_capture(deployment.capture_bucket, deployment.capture_prefix, normal.rows_predicted)
         alarm_states = []
         with step("drift check on a scheduled event (normal traffic)"):
             first_check = drift_check(deployment, live)
@@ -170,6 +180,8 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
                   f"{first_check['metrics_published']} metrics published; drift alarm {alarm_states[-1]}", flush=True)
         with step(f"send a drifted segment ({', '.join(DRIFTED_FEATURES)} × {DRIFT_FACTOR})"):
             drifted_traffic = traffic.send(url, segment_requests(drifted(rows), rng))
+            wait_for_capture(deployment.capture_bucket, deployment.capture_prefix,
+                             normal.rows_predicted + drifted_traffic.rows_predicted)
     with step("drift check on a scheduled event (drifted traffic)"):
         second_check = drift_check(deployment, live)
         now = datetime.now(UTC)

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=WORKDIR, help="where the run's files go (emptied first)")
     parser.add_argument("--json", type=Path, help="also write every hand-over as JSON here")
     args = parser.parse_args(argv)
+    args.workdir = args.workdir.resolve()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     started = time.perf_counter()

@@ -1,7 +1,8 @@
 """The whole loop on moto in server mode with real HTTP, through the demo's own command.
 
-It runs `demo/run.py` in a fresh process (module-level AWS clients must be created against the
-embedded AWS, not a unit test's mock) and checks every hand-over it reports, not only the end.
+It runs `mlops demo` (what `make demo` runs) in a fresh process, from a folder of its own with a relative
+work directory (module-level AWS clients must be created against the embedded AWS, not a unit test's
+mock) and checks every hand-over it reports, not only the end.
 """
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ import pytest
 
 from demo.loop import DRIFTED_FEATURES, SEGMENT_ROWS
 
-REPO = Path(__file__).resolve().parents[2]
 MALFORMED_PER_SEGMENT = 8
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("loop")
-    proc = subprocess.run([sys.executable, str(REPO / "demo" / "run.py"), "--workdir", str(work / "run"),
-                           "--json", str(work / "loop.json")], capture_output=True, text=True, timeout=600, cwd=REPO)
+    mlops = Path(sys.executable).parent / "mlops"  # the console script pip installed beside this interpreter
+    proc = subprocess.run([str(mlops), "demo", "--workdir", "run", "--json", "loop.json"], capture_output=True,
+                          text=True, timeout=600, cwd=work)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((work / "loop.json").read_text())
     result["stdout"] = proc.stdout
