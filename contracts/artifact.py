@@ -53,9 +53,16 @@ class LibraryMismatch(ArtifactError):
 
 
 class OnnxStatus(BaseModel):
+    """Whether model.onnx ships, and the parity check on held-out rows that decided it."""
+
     included: bool
     reason: str | None = None  # why it was left out, or the check it passed
-    max_abs_diff: float | None = None
+    max_abs_diff: float | None = None  # classifiers: probabilities; regressors: values
+    max_rel_diff: float | None = None  # regressors: differences relative to the predictions' scale
+    probability_tolerance: float | None = None  # the largest absolute probability difference accepted
+    relative_tolerance: float | None = None  # the largest relative regression difference accepted
+    rows_checked: int | None = None
+    tree_precision: str | None = None  # "float32" where tree ensembles run in float32, as scikit-learn's trees do
 
 
 class Metadata(BaseModel):

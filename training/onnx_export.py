@@ -1,49 +1,40 @@
-"""ONNX export of the fitted pipeline, checked against it, and the input feed serving builds per request.
+"""ONNX export of the fitted pipeline, and the parity check on held-out rows that decides whether it ships.
 
-Inputs: one tensor per run of adjacent same-typed columns in schema order (an all-numeric schema
-has a single input), named INPUT_PREFIX + run index: numeric runs are float64 [N, k], categorical
-runs are strings [N, k]. skl2onnx maps the ColumnTransformer's integer column positions onto these
-inputs by their widths. Double precision keeps the linear models within ~1e-12 of scikit-learn;
-float32 inputs put regression values with large magnitudes outside the 1e-4 tolerance.
+Preprocessing runs in float64, which keeps linear models within ~1e-12 of scikit-learn. Random forests,
+extra trees and gradient boosting run in float32 after a Cast, as scikit-learn's own trees compare float32
+inputs (and onnxruntime's TreeEnsembleRegressor has no float64 output). HistGradientBoosting compares
+float64 inputs: it becomes one float64 TreeEnsemble (training/onnx_hgb.py). Inputs and outputs are the
+serving contract of contracts/onnx_io.py.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from contracts.artifact import OnnxStatus
+from contracts.onnx_io import OUTPUT_LABEL, OUTPUT_PROBABILITIES, OUTPUT_VALUE, input_runs, onnx_feed
 from contracts.schema import FeatureSchema, FeatureType, Task
 
-INPUT_PREFIX = "input_"
-OUTPUT_LABEL = "label"  # classifiers: [N] strings, the predicted class
-OUTPUT_PROBABILITIES = "probabilities"  # classifiers: [N, n_classes], columns in metadata.classes order
-OUTPUT_VALUE = "variable"  # regressors: [N, 1] float64
-TOLERANCE = 1e-4  # largest absolute difference from scikit-learn accepted on held-out rows
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
+PROBABILITY_TOLERANCE = 1e-4  # the largest absolute difference of any class probability on any held-out row
+RELATIVE_TOLERANCE = 1e-4  # regression: the largest difference relative to the predictions' scale
+TREE_PRECISION = "float32"  # random forests, extra trees, gradient boosting
 
 
-def input_runs(schema: FeatureSchema) -> list[tuple[FeatureType, int, int]]:
-    """(type, start, stop) of each run of adjacent same-typed columns, in schema order."""
-    runs: list[tuple[FeatureType, int, int]] = []
-    for i, feature in enumerate(schema.features):
-        if runs and runs[-1][0] is feature.type:
-            runs[-1] = (feature.type, runs[-1][1], i + 1)
-        else:
-            runs.append((feature.type, i, i + 1))
-    return runs
+def _tree_ensembles() -> tuple[type, ...]:
+    from sklearn import ensemble
+
+    return (ensemble.RandomForestClassifier, ensemble.RandomForestRegressor, ensemble.ExtraTreesClassifier,
+            ensemble.ExtraTreesRegressor, ensemble.GradientBoostingClassifier, ensemble.GradientBoostingRegressor,
+            ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
 
 
-def onnx_feed(schema: FeatureSchema, X: np.ndarray) -> dict[str, np.ndarray]:
-    """The onnxruntime input feed for a model input matrix (dataset.feature_matrix layout)."""
-    if not schema.categorical:  # the common case: one float64 tensor, no copy
-        return {f"{INPUT_PREFIX}0": np.ascontiguousarray(X, dtype=np.float64)}
-    feed = {}
-    for j, (kind, start, stop) in enumerate(input_runs(schema)):
-        block = X[:, start:stop]
-        dtype = np.float64 if kind is FeatureType.NUMERIC else object
-        feed[f"{INPUT_PREFIX}{j}"] = np.ascontiguousarray(block, dtype=dtype)
-    return feed
+def is_tree_ensemble(estimator: Any) -> bool:
+    return isinstance(estimator, _tree_ensembles())
 
 
 def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
@@ -63,38 +54,149 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
                        name=scope.get_unique_operator_name("Where"))
 
 
-def _convert(pipeline: Any, schema: FeatureSchema, task: Task) -> bytes:
-    from skl2onnx import convert_sklearn
+@contextlib.contextmanager
+def integer_flags() -> Iterator[None]:
+    """skl2onnx 1.20 passes HistGradientBoosting's `nodes_missing_value_tracks_true` as a list mixing
+    Python bools and numpy integers, which onnx 1.23 refuses ("Expected an int, got a boolean"): hand it
+    integers. tests/training/test_onnx_export.py fails once upstream no longer needs this."""
+    from skl2onnx.common._container import ModelComponentContainer
+
+    add_node = ModelComponentContainer.add_node
+
+    def with_int_flags(self: Any, op_type: str, inputs: Any, outputs: Any, *args: Any, **attrs: Any) -> Any:
+        for name, value in attrs.items():
+            if isinstance(value, list | tuple) and any(isinstance(v, bool | np.bool_) for v in value):
+                attrs[name] = [int(v) for v in value]
+        return add_node(self, op_type, inputs, outputs, *args, **attrs)
+
+    ModelComponentContainer.add_node = with_int_flags
+    try:
+        yield
+    finally:
+        ModelComponentContainer.add_node = add_node
+
+
+def _initial_types(schema: FeatureSchema) -> list[tuple[str, Any]]:
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
+
+    from contracts.onnx_io import INPUT_PREFIX
+
+    return [(f"{INPUT_PREFIX}{j}", (DoubleTensorType if kind is FeatureType.NUMERIC else StringTensorType)([None, stop - start]))
+            for j, (kind, start, stop) in enumerate(input_runs(schema))]
+
+
+def _sklearn_to_onnx(model: Any, initial_types: list, task: Task | None) -> Any:
+    from skl2onnx import convert_sklearn
     from sklearn.impute import SimpleImputer
 
-    inputs = [
-        (f"{INPUT_PREFIX}{j}", (DoubleTensorType if kind is FeatureType.NUMERIC else StringTensorType)([None, stop - start]))
-        for j, (kind, start, stop) in enumerate(input_runs(schema))
-    ]
-    options = {id(pipeline): {"zipmap": False}} if task != "regression" else None
-    model = convert_sklearn(pipeline, initial_types=inputs, options=options, target_opset=TARGET_OPSET,
-                            custom_conversion_functions={SimpleImputer: _convert_imputer})
-    return model.SerializeToString()
+    options = {id(model): {"zipmap": False}} if task not in (None, "regression") else None
+    with integer_flags():
+        return convert_sklearn(model, initial_types=initial_types, options=options, target_opset=TARGET_OPSET,
+                               custom_conversion_functions={SimpleImputer: _convert_imputer})
 
 
-def _disagreement(session: Any, pipeline: Any, schema: FeatureSchema, X: np.ndarray, task: Task) -> tuple[str | None, float]:
-    """Why the ONNX outputs differ from the pipeline's on X (None when they agree), and the largest difference."""
+def _join(front: Any, nodes: list, initializers: list, outputs: list, opsets: dict[str, int]) -> Any:
+    """The preprocessing graph `front`, followed by the estimator's nodes, as one model."""
+    from onnx import helper
+
+    graph = helper.make_graph([*front.graph.node, *nodes], "pipeline", list(front.graph.input), outputs,
+                              initializer=[*front.graph.initializer, *initializers])
+    merged = {opset.domain: opset.version for opset in front.opset_import}
+    for domain, version in opsets.items():
+        merged[domain] = max(merged.get(domain, 0), version)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in merged.items()])
+    model.ir_version = max(front.ir_version, 10 if merged.get("ai.onnx.ml", 0) >= 5 else front.ir_version)
+    return model
+
+
+def _preprocessing(pipeline: Any, schema: FeatureSchema) -> tuple[Any, str]:
+    """The pipeline without its estimator, in float64, and the name of its output (the estimator's input)."""
+    from onnx import compose
+
+    front = compose.add_prefix(_sklearn_to_onnx(pipeline[:-1], _initial_types(schema), None), "pre_",
+                               rename_inputs=False)
+    (features,) = front.graph.output
+    return front, features.name
+
+
+def _with_float32_trees(pipeline: Any, schema: FeatureSchema, task: Task) -> Any:
+    """Preprocessing in float64, Cast, the tree ensemble in float32 (as scikit-learn's trees compare), Cast back."""
+    from onnx import TensorProto, compose, helper
+    from skl2onnx.common.data_types import FloatTensorType
+
+    estimator = pipeline[-1]
+    front, features = _preprocessing(pipeline, schema)
+    back = compose.add_prefix(_sklearn_to_onnx(
+        estimator, [("features", FloatTensorType([None, estimator.n_features_in_]))], task), "est_")
+    nodes = [helper.make_node("Cast", [features], ["est_features"], to=TensorProto.FLOAT, name="features_to_float32"),
+             *back.graph.node]
+    outputs = []
+    for out in back.graph.output:
+        name = out.name.removeprefix("est_")
+        if out.type.tensor_type.elem_type == TensorProto.FLOAT:
+            nodes.append(helper.make_node("Cast", [out.name], [name], to=TensorProto.DOUBLE, name=f"{name}_to_float64"))
+            outputs.append(helper.make_tensor_value_info(name, TensorProto.DOUBLE, None))
+        else:
+            nodes.append(helper.make_node("Identity", [out.name], [name], name=f"{name}_out"))
+            outputs.append(helper.make_tensor_value_info(name, out.type.tensor_type.elem_type, None))
+    return _join(front, nodes, list(back.graph.initializer), outputs,
+                 {opset.domain: opset.version for opset in back.opset_import})
+
+
+def _with_float64_hgb(pipeline: Any, schema: FeatureSchema, task: Task) -> Any:
+    """Preprocessing and HistGradientBoosting both in float64 (training/onnx_hgb.py)."""
+    from training import onnx_hgb
+
+    front, features = _preprocessing(pipeline, schema)
+    nodes, initializers, outputs = onnx_hgb.graph_parts(pipeline[-1], features, task)
+    return _join(front, nodes, initializers, outputs, {"ai.onnx.ml": onnx_hgb.ML_OPSET, "": TARGET_OPSET[""]})
+
+
+def _convert(pipeline: Any, schema: FeatureSchema, task: Task) -> tuple[bytes, str | None]:
+    """The serialized graph, and the precision its trees run in (None: no trees)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    estimator = pipeline[-1]
+    if isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        return _with_float64_hgb(pipeline, schema, task).SerializeToString(), "float64"
+    if is_tree_ensemble(estimator):
+        return _with_float32_trees(pipeline, schema, task).SerializeToString(), TREE_PRECISION
+    return _sklearn_to_onnx(pipeline, _initial_types(schema), task).SerializeToString(), None
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How the ONNX outputs compare with the pipeline's on the held-out rows; problem is None when they agree."""
+
+    problem: str | None
+    max_abs_diff: float | None
+    max_rel_diff: float | None = None
+
+
+def parity(session: Any, pipeline: Any, schema: FeatureSchema, X: np.ndarray, task: Task) -> Parity:
+    """Same label on every row and probabilities within PROBABILITY_TOLERANCE; regression within RELATIVE_TOLERANCE."""
     outputs = {o.name: v for o, v in zip(session.get_outputs(), session.run(None, onnx_feed(schema, X)))}
     expected = {OUTPUT_VALUE} if task == "regression" else {OUTPUT_LABEL, OUTPUT_PROBABILITIES}
     if set(outputs) != expected:
-        return f"unexpected ONNX outputs {sorted(outputs)}, expected {sorted(expected)}", float("nan")
+        return Parity(f"unexpected ONNX outputs {sorted(outputs)}, expected {sorted(expected)}", None)
     if task == "regression":
-        diff = float(np.max(np.abs(outputs[OUTPUT_VALUE].ravel() - pipeline.predict(X))))
-    else:
-        labels = outputs[OUTPUT_LABEL].astype(str)
-        different = np.flatnonzero(labels != pipeline.predict(X).astype(str))
-        diff = float(np.max(np.abs(outputs[OUTPUT_PROBABILITIES] - pipeline.predict_proba(X))))
-        if different.size:
-            return f"ONNX predicts another class on {different.size} of {len(X)} held-out rows", diff
-    if not diff <= TOLERANCE:
-        return f"ONNX outputs differ from scikit-learn by up to {diff:.3g} (tolerance {TOLERANCE:g})", diff
-    return None, diff
+        reference = np.asarray(pipeline.predict(X), dtype=np.float64)
+        diff = np.abs(outputs[OUTPUT_VALUE].ravel() - reference)
+        # Relative to each value, but never to less than the typical magnitude: values near 0 are not magnified.
+        scale = np.maximum(np.abs(reference), max(float(np.mean(np.abs(reference))), np.finfo(np.float64).tiny))
+        max_abs, max_rel = float(diff.max()), float((diff / scale).max())
+        if not max_rel <= RELATIVE_TOLERANCE:
+            return Parity(f"ONNX values differ from scikit-learn by up to {max_rel:.3g} relative "
+                          f"(tolerance {RELATIVE_TOLERANCE:g})", max_abs, max_rel)
+        return Parity(None, max_abs, max_rel)
+    different = np.flatnonzero(outputs[OUTPUT_LABEL].astype(str) != pipeline.predict(X).astype(str))
+    max_abs = float(np.max(np.abs(outputs[OUTPUT_PROBABILITIES] - pipeline.predict_proba(X))))
+    if different.size:
+        return Parity(f"ONNX predicts another class on {different.size} of {len(X)} held-out rows", max_abs)
+    if not max_abs <= PROBABILITY_TOLERANCE:
+        return Parity(f"ONNX probabilities differ from scikit-learn by up to {max_abs:.3g} "
+                      f"(tolerance {PROBABILITY_TOLERANCE:g})", max_abs)
+    return Parity(None, max_abs)
 
 
 def _describe(exc: BaseException) -> str:
@@ -110,17 +212,22 @@ def _describe(exc: BaseException) -> str:
 
 def to_onnx(pipeline: Any, schema: FeatureSchema, X_check: np.ndarray, task: Task) -> tuple[bytes | None, OnnxStatus]:
     """Convert the fitted pipeline; keep the result only if it agrees with the pipeline on X_check."""
+    tolerances = {"probability_tolerance": PROBABILITY_TOLERANCE} if task != "regression" else {
+        "relative_tolerance": RELATIVE_TOLERANCE}
     try:
-        onnx_model = _convert(pipeline, schema, task)
+        onnx_model, precision = _convert(pipeline, schema, task)
     except Exception as exc:
         return None, OnnxStatus(included=False, reason=f"conversion failed: {_describe(exc)}")
     import onnxruntime as ort
 
     try:
         session = ort.InferenceSession(onnx_model, providers=["CPUExecutionProvider"])
-        problem, diff = _disagreement(session, pipeline, schema, X_check, task)
+        check = parity(session, pipeline, schema, X_check, task)
     except Exception as exc:
-        return None, OnnxStatus(included=False, reason=f"onnxruntime cannot run it: {_describe(exc)}")
-    if problem:
-        return None, OnnxStatus(included=False, reason=problem, max_abs_diff=diff if np.isfinite(diff) else None)
-    return onnx_model, OnnxStatus(included=True, reason=f"agrees on {len(X_check)} held-out rows", max_abs_diff=diff)
+        return None, OnnxStatus(included=False, reason=f"onnxruntime cannot run it: {_describe(exc)}",
+                                tree_precision=precision)
+    status = dict(max_abs_diff=check.max_abs_diff, max_rel_diff=check.max_rel_diff, rows_checked=len(X_check),
+                  tree_precision=precision, **tolerances)
+    if check.problem:
+        return None, OnnxStatus(included=False, reason=check.problem, **status)
+    return onnx_model, OnnxStatus(included=True, reason=f"agrees on {len(X_check)} held-out rows", **status)

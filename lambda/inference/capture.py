@@ -7,6 +7,7 @@ counted in CaptureRecordsDropped and logged.
 """
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from contracts import metric_names
+from inference import firehose_put
+from inference.firehose_put import signed_client
 from inference.observability import logger, metrics
 
 MAX_RECORD_BYTES = 1_000 * 1024  # Firehose: one record's data
@@ -22,14 +25,14 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024  # PutRecordBatch: bytes per call
 
 
 def firehose_client() -> Any:
-    """A client with short timeouts and no retry: on Lambda the caller waits for the delivery, and a
-    record dropped (and counted) costs less than a prediction held for seconds. Made by botocore
-    itself: boto3 would add its own and s3transfer's imports (~20 ms of a cold start) for nothing used here."""
+    """botocore's client, for settings the signed call leaves to it: the same timeouts, no retry. Made by
+    botocore itself: boto3 would add its own and s3transfer's imports for nothing used here."""
     from botocore.config import Config
     from botocore.session import get_session
 
     return get_session().create_client("firehose", config=Config(
-        connect_timeout=0.5, read_timeout=1, retries={"total_max_attempts": 1, "mode": "standard"}))
+        connect_timeout=firehose_put.CONNECT_TIMEOUT, read_timeout=firehose_put.READ_TIMEOUT,
+        retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 def pack(lines: Sequence[bytes]) -> tuple[list[list[bytes]], int]:
@@ -72,7 +75,9 @@ class CaptureSink:
         self.stream = stream
         self.sample_rate = sample_rate
         self.enabled = bool(stream) and sample_rate > 0
-        self._client = client if client is not None or not self.enabled else firehose_client()
+        if client is None and self.enabled:  # the signed call imports nothing at init; botocore only where it must
+            client = signed_client(os.environ) or firehose_client()
+        self._client = client
 
     def sampled(self, n: int) -> list[int]:
         """Which of n predictions to capture."""

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from contracts.artifact import Artifact
+from contracts.onnx_io import OUTPUT_PROBABILITIES, OUTPUT_VALUE, onnx_feed
 from inference.model_loader import ModelUnavailable
-from training.onnx_export import OUTPUT_PROBABILITIES, OUTPUT_VALUE, onnx_feed
 
 ONNXRUNTIME = "onnxruntime"
 SCIKIT_LEARN = "scikit-learn"

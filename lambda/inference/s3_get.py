@@ -9,8 +9,6 @@ Only standard-library modules (and contracts.env, which imports only those) are 
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import shutil
@@ -20,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from contracts.env import TRUE_VALUES
+from inference import sigv4
+from inference.sigv4 import Credentials, env_credentials
 
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # Answers the SDK would give too (same credentials, same object): reported, not retried through boto3.
 FINAL_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied"})
 # Lambda cuts the init phase at 10 s: a stalled S3 must end in the 503 with the reason well before. At worst
@@ -32,20 +30,12 @@ FINAL_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied"})
 # (per socket operation: a healthy S3 sends the first byte in well under a second).
 TIMEOUT = 2.0
 SDK_ATTEMPTS = 2
-_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d+")  # the aws, aws-cn and aws-us-gov partitions
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # usable as a host name label (no dots)
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 
 
 class FetchError(Exception):
     """The object cannot be read; the message is S3's error code or the transport's complaint."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key: str
-    secret_key: str
-    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,33 +68,21 @@ def fetch(bucket: str, key: str, dest: Path, env: Mapping[str, str] | None = Non
         return _sdk_fetch(bucket, key, fh, f"signed GET answered {status} {code}".rstrip())
 
 
-def env_credentials(env: Mapping[str, str]) -> Credentials | None:
-    access, secret = env.get("AWS_ACCESS_KEY_ID", ""), env.get("AWS_SECRET_ACCESS_KEY", "")
-    if not access or not secret:
-        return None
-    return Credentials(access, secret, env.get("AWS_SESSION_TOKEN", ""))
-
-
 def target_for(bucket: str, key: str, env: Mapping[str, str]) -> Target | None:
     """The URL boto3 would use for this object, or None for settings left to boto3.
 
     In us-east-1, the regional endpoint AWS recommends, where boto3 still uses the legacy global one.
     """
-    region = env.get("AWS_DEFAULT_REGION", "")  # boto3's setting (Lambda sets it, and AWS_REGION, to the function's)
-    if not _REGION.fullmatch(region) or any(env.get(name, "").lower() in TRUE_VALUES for name in (
-            "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT")):
-        return None
-    if any(env.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+    region = sigv4.plain_region(env)
+    if region is None:
         return None
     object_path = "/" + quote(key, safe="/~")
-    endpoint = "" if env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() in TRUE_VALUES else (
-        env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "")
-    if endpoint:  # an emulator (moto, LocalStack, MinIO): path-style, as boto3 addresses any configured endpoint
-        url = urlsplit(endpoint)
+    url = sigv4.configured_endpoint(env, "s3")
+    if url is not None:  # an emulator: path-style, as boto3 addresses any configured endpoint
         if url.scheme not in ("http", "https") or not url.netloc:
             return None
         return Target(url.scheme, url.netloc, f"{url.path.rstrip('/')}/{quote(bucket)}{object_path}", region)
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    domain = sigv4.aws_domain(region)
     if _DNS_BUCKET.fullmatch(bucket):
         return Target("https", f"{bucket}.s3.{region}.{domain}", object_path, region)
     return Target("https", f"s3.{region}.{domain}", f"/{quote(bucket)}{object_path}", region)
@@ -112,21 +90,8 @@ def target_for(bucket: str, key: str, env: Mapping[str, str]) -> Target | None:
 
 def sign(target: Target, credentials: Credentials, amz_date: str) -> dict[str, str]:
     """The headers of a SigV4-signed GET without a body (amz_date: YYYYMMDDTHHMMSSZ)."""
-    headers = {"host": target.host, "x-amz-content-sha256": EMPTY_SHA256, "x-amz-date": amz_date}
-    if credentials.token:
-        headers["x-amz-security-token"] = credentials.token
-    names = sorted(headers)
-    signed = ";".join(names)
-    canonical = "\n".join(["GET", target.path, "", *(f"{n}:{headers[n]}" for n in names), "", signed, EMPTY_SHA256])
-    scope = f"{amz_date[:8]}/{target.region}/s3/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = ("AWS4" + credentials.secret_key).encode()
-    for part in (amz_date[:8], target.region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-                                f"SignedHeaders={signed}, Signature={signature}")
-    return headers
+    return sigv4.sign("GET", target.host, target.path, service="s3", region=target.region, credentials=credentials,
+                      amz_date=amz_date, content_sha256_header=True)
 
 
 def _signed_get(target: Target, credentials: Credentials, fh: BinaryIO, env: Mapping[str, str]) -> tuple[int, str]:

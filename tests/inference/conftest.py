@@ -10,6 +10,7 @@ import pytest
 
 from contracts import artifact
 from demo.data import TARGET, write_breast_cancer_csv
+from inference import capture
 from tests.inference.serving_helpers import copy_artifact
 from training.train import TrainConfig, train
 
@@ -25,6 +26,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "inference")
     monkeypatch.setenv("MODEL_WORK_DIR", str(tmp_path))
+    # moto in-process answers botocore only: capture goes through botocore's client here. The signed call
+    # is tested on its own (test_firehose_put.py) and end to end on the moto server (tests/e2e).
+    monkeypatch.setattr(capture, "signed_client", lambda env: None)
 
 
 # ------------------------------------------------------------------ models (trained once per session)

@@ -14,7 +14,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 from inference import s3_get
-from inference.s3_get import Credentials, Download, FetchError, Target, fetch, sign, target_for
+from inference.s3_get import Download, FetchError, Target, fetch, sign, target_for
+from inference.sigv4 import Credentials
 
 ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
        "AWS_DEFAULT_REGION": "eu-west-1"}

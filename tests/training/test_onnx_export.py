@@ -6,10 +6,11 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
+from contracts.onnx_io import INPUT_PREFIX, input_runs, onnx_feed
 from contracts.schema import Feature, FeatureSchema, FeatureType
 from training import onnx_export
-from training.onnx_export import INPUT_PREFIX, input_runs, onnx_feed, to_onnx
-from training.pipeline_model import build_pipeline, preprocessor
+from training.onnx_export import to_onnx
+from training.pipeline_model import ALGORITHMS, ModelParams, build_pipeline, preprocessor
 
 NUM, CAT = FeatureType.NUMERIC, FeatureType.CATEGORICAL
 
@@ -58,16 +59,23 @@ def test_mixed_schema_converts_and_agrees(task):
     pipeline = build_pipeline(schema, task).fit(X, y)
     model, status = to_onnx(pipeline, schema, X, task)
     assert model is not None and status.included, status.reason
-    assert status.max_abs_diff <= onnx_export.TOLERANCE
+    if task == "regression":
+        assert status.max_rel_diff <= status.relative_tolerance == onnx_export.RELATIVE_TOLERANCE
+    else:
+        assert status.max_abs_diff <= status.probability_tolerance == onnx_export.PROBABILITY_TOLERANCE
 
 
-def test_disagreement_leaves_the_model_out(monkeypatch):
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_disagreement_leaves_the_model_out_and_records_the_difference(monkeypatch, task):
     schema, X, y = _mixed_data()
-    pipeline = build_pipeline(schema, "binary").fit(X, y)
-    monkeypatch.setattr(onnx_export, "TOLERANCE", -1.0)
-    model, status = to_onnx(pipeline, schema, X, "binary")
+    if task == "regression":
+        y = X[:, 3].astype(float) * 3 + 7
+    pipeline = build_pipeline(schema, task).fit(X, y)
+    monkeypatch.setattr(onnx_export, "PROBABILITY_TOLERANCE", -1.0)
+    monkeypatch.setattr(onnx_export, "RELATIVE_TOLERANCE", -1.0)
+    model, status = to_onnx(pipeline, schema, X, task)
     assert model is None and not status.included
-    assert "differ from scikit-learn by up to" in status.reason
+    assert "differ from scikit-learn by up to" in status.reason and status.max_abs_diff is not None
 
 
 class _Opaque(ClassifierMixin, BaseEstimator):
@@ -86,3 +94,56 @@ def test_conversion_failure_is_recorded_not_raised():
     pipeline = Pipeline([("preprocess", preprocessor(schema)), ("model", _Opaque())]).fit(X, y)
     model, status = to_onnx(pipeline, schema, X, "binary")
     assert model is None and status.reason.startswith("conversion failed: ")
+
+
+# ------------------------------------------------------------------ every algorithm on the fast path
+
+
+def _bundled(task: str) -> tuple[FeatureSchema, np.ndarray, np.ndarray]:
+    """A bundled data set for the task, with a categorical column and missing values added."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+
+    loader = {"binary": load_breast_cancer, "multiclass": load_wine, "regression": load_diabetes}[task]
+    data, target = loader(return_X_y=True)
+    rng = np.random.default_rng(7)
+    n, k = data.shape[0], 6
+    X = np.empty((n, k + 1), dtype=object)
+    X[:, :k] = data[:, :k]
+    X[rng.random(n) < 0.1, 1] = np.nan  # training saw missing values: the imputer runs
+    X[:, k] = np.where(data[:, k] > np.median(data[:, k]), "high", "low")  # a categorical column
+    X[rng.random(n) < 0.05, k] = "__missing__"
+    y = target.astype(float) if task == "regression" else np.array([f"c{v}" for v in target], dtype=object)
+    return _schema(*[NUM] * k, CAT), X, y
+
+
+SMALL = ModelParams(n_estimators=25, max_iter=40)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_converts_and_agrees(algorithm, task):
+    schema, X, y = _bundled(task)
+    train, test = slice(0, len(X) * 3 // 4), slice(len(X) * 3 // 4, None)
+    pipeline = build_pipeline(schema, task, algorithm=algorithm, params=SMALL).fit(X[train], y[train])
+    model, status = to_onnx(pipeline, schema, X[test], task)
+    assert model is not None and status.included, status.reason
+    assert status.rows_checked == len(X[test])
+    assert status.tree_precision == {"linear": None, "hist_gradient_boosting": "float64"}.get(algorithm, "float32")
+    session = __import__("onnxruntime").InferenceSession(model, providers=["CPUExecutionProvider"])
+    outputs = {o.name: o.type for o in session.get_outputs()}
+    assert outputs == ({"variable": "tensor(double)"} if task == "regression" else
+                       {"label": "tensor(string)", "probabilities": "tensor(double)"})
+
+
+def test_upstream_still_needs_the_integer_flags_fix():
+    """When this fails, skl2onnx/onnx build HistGradientBoosting nodes themselves: delete integer_flags()."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X = np.random.default_rng(1).normal(size=(60, 3))
+    estimator = HistGradientBoostingRegressor(max_iter=3).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="Unable to create node 'TreeEnsembleRegressor'") as raised:
+        convert_sklearn(estimator, initial_types=[("x", FloatTensorType([None, 3]))], target_opset=onnx_export.TARGET_OPSET)
+    assert "Expected an int, got a boolean" in str(raised.value.__cause__ or raised.value.__context__)

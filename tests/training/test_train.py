@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from contracts import artifact
+from contracts.onnx_io import onnx_feed
 from drift_check.stats import BASELINE_FORMAT
 from tests.training.training_helpers import binary_rows, write_csv
 from training.dataset import feature_matrix, read_csv, typed_columns
-from training.onnx_export import onnx_feed
-from training.pipeline_model import ModelParams
+from training.pipeline_model import ALGORITHMS, ModelParams
 from training.train import TrainConfig, main, train
 from training.validate import DataValidationError
 
@@ -129,3 +129,23 @@ def test_cli_trains_from_sm_variables_and_fails_with_exit_code(tmp_path, data_di
     with pytest.raises(SystemExit) as usage:
         main(["--target", "price", "--algorithm", "magic"])
     assert usage.value.code == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_ships_an_onnx_model_that_serving_runs(data_dir, tmp_path, algorithm):
+    """Trained as the pipeline trains it, opened as serving opens it: onnxruntime, same answers as scikit-learn."""
+    from contracts.artifact import open_artifact
+    from inference.runtime import open_model
+
+    config = TrainConfig(target="kind", model_name="tiny-multi", categorical=["shape"], algorithm=algorithm,
+                         params=ModelParams(n_estimators=20, max_iter=30))
+    result = train(data_dir / "multiclass.csv", tmp_path / "model", config)
+    onnx = result.metadata.onnx
+    assert onnx.included and onnx.rows_checked == result.metadata.rows["test"], onnx.reason
+    served = open_artifact(result.model_dir)
+    model = open_model(served, "auto")
+    table = read_csv(data_dir / "multiclass.csv")
+    X = feature_matrix(served.metadata.feature_schema, typed_columns(table, served.metadata.feature_schema))
+    assert model.name == "onnxruntime"
+    np.testing.assert_allclose(model.run(X).proba, served.load_estimator().predict_proba(X), atol=onnx.probability_tolerance)
