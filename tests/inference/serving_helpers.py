@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import http.server
 import importlib
 import json
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +85,17 @@ def invoke(module: Any, event: dict, context: Any) -> tuple[int, Any]:
     if response.get("isBase64Encoded"):
         body = base64.b64decode(body).decode()
     return response["statusCode"], json.loads(body) if body else None
+
+
+@contextlib.contextmanager
+def loopback_server(handler: type[http.server.BaseHTTPRequestHandler], **state: Any) -> Iterator[http.server.HTTPServer]:
+    """An HTTP server on 127.0.0.1 answering with `handler` on a thread; `state` becomes attributes it can read."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    for name, value in state.items():
+        setattr(server, name, value)
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

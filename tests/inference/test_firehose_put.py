@@ -4,7 +4,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from contracts import metric_names
 from inference import capture, firehose_put
 from inference.firehose_put import Endpoint, PutFailed, SignedFirehose, endpoint_for
 from inference.sigv4 import Credentials
+from tests.inference.serving_helpers import loopback_server
 
 ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_DEFAULT_REGION": "eu-west-1"}
 
@@ -109,13 +109,8 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub() -> Iterator[http.server.HTTPServer]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
-    server.answers, server.connections = [], set()
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Stub, answers=[], connections=set()) as server:
+        yield server
 
 
 def stub_client(server) -> SignedFirehose:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from inference import s3_get
 from inference.s3_get import Download, FetchError, Target, fetch, sign, target_for
 from inference.sigv4 import Credentials
+from tests.inference.serving_helpers import loopback_server
 
 ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
        "AWS_DEFAULT_REGION": "eu-west-1"}
@@ -154,13 +154,8 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub() -> Iterator[http.server.HTTPServer]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), Stub)
-    server.seen, server.answer = [], (200, {}, b"")
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Stub, seen=[], answer=(200, {}, b"")) as server:
+        yield server
 
 
 @pytest.fixture
