@@ -87,6 +87,20 @@ def invoke(module: Any, event: dict, context: Any) -> tuple[int, Any]:
     return response["statusCode"], json.loads(body) if body else None
 
 
+class StubHandler(http.server.BaseHTTPRequestHandler):
+    """A loopback stub's request handler: silent, and one call sends a whole answer."""
+
+    def reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def loopback_server(handler: type[http.server.BaseHTTPRequestHandler], **state: Any) -> Iterator[http.server.HTTPServer]:
     """An HTTP server on 127.0.0.1 answering with `handler` on a thread; `state` becomes attributes it can read."""

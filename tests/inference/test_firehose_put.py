@@ -14,7 +14,7 @@ from contracts import metric_names
 from inference import capture, firehose_put
 from inference.firehose_put import Endpoint, PutFailed, SignedFirehose, endpoint_for
 from inference.sigv4 import Credentials
-from tests.inference.serving_helpers import loopback_server
+from tests.inference.serving_helpers import StubHandler, loopback_server
 
 ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_DEFAULT_REGION": "eu-west-1"}
 
@@ -86,7 +86,7 @@ def test_moto_checking_signatures_accepts_ours_and_a_wrong_secret_is_named(emula
         authentication("inf")  # moto's default; the server shares its settings with this process
 
 
-class Stub(http.server.BaseHTTPRequestHandler):
+class Stub(StubHandler):
     """Answers each POST with the next (status, body) and closes the connection when told to."""
 
     protocol_version = "HTTP/1.1"  # keep-alive
@@ -95,16 +95,8 @@ class Stub(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers["Content-Length"]))
         status, body, close = self.server.answers.pop(0)
         self.server.connections.add(self.client_address)
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.close_connection = close
+        self.reply(status, {"Content-Length": str(len(body))} | ({"Connection": "close"} if close else {}), body)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from botocore.credentials import Credentials as BotoCredentials
 from inference import s3_get
 from inference.s3_get import Download, FetchError, Target, fetch, sign, target_for
 from inference.sigv4 import Credentials
-from tests.inference.serving_helpers import loopback_server
+from tests.inference.serving_helpers import StubHandler, loopback_server
 
 ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
        "AWS_DEFAULT_REGION": "eu-west-1"}
@@ -136,20 +136,12 @@ def test_moto_checking_signatures_accepts_ours(tmp_path, monkeypatch, sdk):
 # ------------------------------------------------------------------ fetching from a loopback stub
 
 
-class Stub(http.server.BaseHTTPRequestHandler):
+class Stub(StubHandler):
     """Answers every GET with the server's (status, headers, body); keeps the request lines and headers."""
 
     def do_GET(self) -> None:
         self.server.seen.append((self.path, self.headers))
-        status, headers, body = self.server.answer
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
+        self.reply(*self.server.answer)
 
 
 @pytest.fixture
