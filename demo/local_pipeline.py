@@ -10,11 +10,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts import names
+from contracts.env import Var
 from demo.lambda_context import LocalContext
 from demo.local_sagemaker import run_training_job
 
 # What the cloud's pipeline functions read from their environment (stacks/training_stack.py sets it).
-PIPELINE_ENV = ("DATA_BUCKET", "ARTIFACTS_BUCKET", "REPORTS_BUCKET")
+PIPELINE_ENV = (Var.DATA_BUCKET, Var.ARTIFACTS_BUCKET, Var.REPORTS_BUCKET)
 
 
 @dataclass
@@ -45,9 +47,9 @@ def run_pipeline(*, model_name: str, run_id: str, data_uri: str, target: str, wo
         LocalContext("validate"))
     run.model_data_url = run_training_job(
         job_name=f"{model_name}-{run_id}",
-        channels={"train": run.validation["train_uri"], "test": run.validation["test_uri"]},
+        channels={part: run.validation[f"{part}_uri"] for part in names.SPLIT_PARTS},
         hyperparameters=run.validation["hyperparameters"],
-        output_path=f"s3://{os.environ['ARTIFACTS_BUCKET']}/models/{model_name}/", workdir=workdir)
+        output_path=f"s3://{os.environ[Var.ARTIFACTS_BUCKET]}/{names.models_prefix(model_name)}", workdir=workdir)
     run.evaluation = steps.evaluate_handler(
         base | {"candidate_model_uri": run.model_data_url, "test_uri": run.validation["test_uri"]},
         LocalContext("evaluate"))

@@ -17,9 +17,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+from contracts.env import Var
+from contracts.metric_names import NAMESPACE
+
+os.environ.setdefault(Var.TRACE_DISABLED, "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the demo prints its own progress
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessMLOps")
+os.environ.setdefault(Var.METRICS_NAMESPACE, NAMESPACE)
 
 from demo.data import TARGET, write_breast_cancer_csv
 from demo.emulator import embedded_aws

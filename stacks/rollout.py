@@ -197,7 +197,7 @@ def approved_version(clients: Clients, model_name: str, version: int) -> ModelVe
     if entry.approval_status != APPROVED:
         raise PromotionError(
             f"model {model_name!r} version {version} is {entry.approval_status}, not {APPROVED}: approve it first "
-            f"(python -m training.registry approve --model-name {model_name} --version {version})")
+            f"(mlops registry approve --model-name {model_name} --version {version})")
     if not entry.model_data_url or not entry.sha256:
         raise PromotionError(f"model {model_name!r} version {version} has no model_data_url/artifact_sha256 in the registry")
     return entry

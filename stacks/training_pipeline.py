@@ -184,7 +184,7 @@ class TrainingPipeline(Construct):
                 training_image=tasks.DockerImage.from_ecr_repository(image.repository, image.image_tag),
                 training_input_mode=tasks.InputMode.FILE,
             ),
-            input_data_config=[channel("train"), channel("test")],
+            input_data_config=[channel(part) for part in names.SPLIT_PARTS],
             output_data_config=tasks.OutputDataConfig(s3_output_location=StateS3Location("$.output_uri")),
             resource_config=tasks.ResourceConfig(
                 instance_count=1,

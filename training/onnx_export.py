@@ -8,8 +8,6 @@ serving contract of contracts/onnx_io.py.
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,28 +52,6 @@ def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
                        name=scope.get_unique_operator_name("Where"))
 
 
-@contextlib.contextmanager
-def integer_flags() -> Iterator[None]:
-    """skl2onnx 1.20 passes HistGradientBoosting's `nodes_missing_value_tracks_true` as a list mixing
-    Python bools and numpy integers, which onnx 1.23 refuses ("Expected an int, got a boolean"): hand it
-    integers. tests/training/test_onnx_export.py fails once upstream no longer needs this."""
-    from skl2onnx.common._container import ModelComponentContainer
-
-    add_node = ModelComponentContainer.add_node
-
-    def with_int_flags(self: Any, op_type: str, inputs: Any, outputs: Any, *args: Any, **attrs: Any) -> Any:
-        for name, value in attrs.items():
-            if isinstance(value, list | tuple) and any(isinstance(v, bool | np.bool_) for v in value):
-                attrs[name] = [int(v) for v in value]
-        return add_node(self, op_type, inputs, outputs, *args, **attrs)
-
-    ModelComponentContainer.add_node = with_int_flags
-    try:
-        yield
-    finally:
-        ModelComponentContainer.add_node = add_node
-
-
 def _initial_types(schema: FeatureSchema) -> list[tuple[str, Any]]:
     from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
 
@@ -90,9 +66,8 @@ def _sklearn_to_onnx(model: Any, initial_types: list, task: Task | None) -> Any:
     from sklearn.impute import SimpleImputer
 
     options = {id(model): {"zipmap": False}} if task not in (None, "regression") else None
-    with integer_flags():
-        return convert_sklearn(model, initial_types=initial_types, options=options, target_opset=TARGET_OPSET,
-                               custom_conversion_functions={SimpleImputer: _convert_imputer})
+    return convert_sklearn(model, initial_types=initial_types, options=options, target_opset=TARGET_OPSET,
+                           custom_conversion_functions={SimpleImputer: _convert_imputer})
 
 
 def _join(front: Any, nodes: list, initializers: list, outputs: list, opsets: dict[str, int]) -> Any:

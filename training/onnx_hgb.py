@@ -74,7 +74,7 @@ def _trees(estimator: Any) -> _Trees:
 
 
 def graph_parts(estimator: Any, features: str, task: str) -> tuple[list, list, list]:
-    """Nodes, initializers and outputs that turn the float64 `features` into the serving outputs (contracts.onnx_io)."""
+    """Nodes, initializers and outputs that turn `features` (the preprocessing output) into the serving outputs."""
     from onnx import TensorProto, helper, numpy_helper
 
     from contracts.onnx_io import OUTPUT_LABEL, OUTPUT_PROBABILITIES, OUTPUT_VALUE
@@ -87,8 +87,10 @@ def graph_parts(estimator: Any, features: str, task: str) -> tuple[list, list, l
     t = _trees(estimator)
     tensor = numpy_helper.from_array
     nodes = [
+        # The preprocessing output is float32 when every feature is one-hot encoded: exact as float64 (0s and 1s).
+        helper.make_node("Cast", [features], ["hgb_features"], to=TensorProto.DOUBLE, name="hgb_features"),
         helper.make_node(
-            "TreeEnsemble", [features], ["hgb_trees"], domain="ai.onnx.ml", name="hgb_trees",
+            "TreeEnsemble", ["hgb_features"], ["hgb_trees"], domain="ai.onnx.ml", name="hgb_trees",
             aggregate_function=SUM, post_transform=0, n_targets=t.n_targets, tree_roots=t.roots,
             nodes_featureids=t.feature, nodes_modes=tensor(np.full(len(t.feature), LEQ, dtype=np.uint8)),
             nodes_splits=tensor(np.array(t.split, dtype=np.float64)),

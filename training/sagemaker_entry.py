@@ -14,8 +14,9 @@ import sys
 import traceback
 from pathlib import Path
 
+from contracts import names
+
 DEFAULT_ROOT = "/opt/ml"
-CHANNELS = ("train", "test")
 MAX_FAILURE = 1024
 
 
@@ -25,7 +26,7 @@ def sm_environment(root: Path) -> dict[str, str]:
         "SM_MODEL_DIR": str(root / "model"),
         "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
     }
-    for channel in CHANNELS:
+    for channel in names.SPLIT_PARTS:  # the validate step's split parts are the job's channels
         path = root / "input" / "data" / channel
         if path.exists():
             env[f"SM_CHANNEL_{channel.upper()}"] = str(path)

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
+from contracts import names
 from contracts.drift_report import DriftReport, ModelRef, UnreadableFile, Window
 from drift_check.capture_source import Cursor, iso, list_window
 from drift_check.file_counts import count_files_parallel
@@ -25,7 +26,6 @@ from drift_check.stats import Accumulator
 from drift_check.stats_compare import Thresholds
 
 CHECKPOINT_FORMAT = "drift-checkpoint/1"
-REPORTS_PREFIX = "drift"
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def resume(checkpoint: dict[str, Any], model: ProductionModel) -> WindowState:
 
 def write_report(s3: Any, settings: Settings, report: DriftReport, now: datetime) -> DriftReport:
     """JSON and HTML side by side, partitioned by date; returns the report with the JSON's s3 uri."""
-    stem = f"{REPORTS_PREFIX}/{settings.model_name}/dt={now:%Y-%m-%d}/{now:%Y%m%dT%H%M%S%fZ}"
+    stem = names.drift_report_stem(settings.model_name, now)
     report = replace(report, report_uri=f"s3://{settings.reports_bucket}/{stem}.json")
     s3.put_object(Bucket=settings.reports_bucket, Key=f"{stem}.json", ContentType="application/json",
                   Body=report.to_json(indent=1).encode())

@@ -7,7 +7,7 @@ itself; capture.py falls back to a botocore client for anything else (a profile,
 from __future__ import annotations
 
 import http.client
-import select
+import selectors
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -70,7 +70,7 @@ def signed_client(env: Mapping[str, str]) -> SignedFirehose | None:
     credentials, endpoint = sigv4.env_credentials(env), endpoint_for(env)
     if credentials is None or endpoint is None:
         return None
-    return SignedFirehose(endpoint, credentials)
+    return SignedFirehose(endpoint, credentials, ca_bundle=env.get("AWS_CA_BUNDLE") or None)
 
 
 class SignedFirehose:
@@ -79,9 +79,10 @@ class SignedFirehose:
     Lambda calls from one thread; uvicorn (the demo, the load tests) runs background tasks on several.
     """
 
-    def __init__(self, endpoint: Endpoint, credentials: sigv4.Credentials) -> None:
+    def __init__(self, endpoint: Endpoint, credentials: sigv4.Credentials, ca_bundle: str | None = None) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
+        self.ca_bundle = ca_bundle  # as botocore honours AWS_CA_BUNDLE
         self._local = threading.local()
 
     def put_record_batch(self, DeliveryStreamName: str, Records: Sequence[Mapping[str, bytes]]) -> dict[str, Any]:
@@ -90,6 +91,8 @@ class SignedFirehose:
                              credentials=self.credentials, amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
                              headers={"content-type": CONTENT_TYPE, "x-amz-target": OPERATION}, body=body)
         status, answer = self._post(body, headers)
+        if status == 200 and "RequestResponses" not in answer:  # a proxy's page, not Firehose: nothing is known delivered
+            raise PutFailed(f"200 without a PutRecordBatch answer: {str(answer.get('message', ''))[:100]}")
         if status != 200:
             kind = str(answer.get("__type", "")).rpartition("#")[2] or "error"
             raise PutFailed(f"{status} {kind}: {answer.get('message') or answer.get('Message') or ''}".rstrip(": "))
@@ -113,11 +116,16 @@ class SignedFirehose:
     def _connection(self) -> http.client.HTTPConnection:
         """The open connection, unless the server has closed it since (readable while idle), else a new one."""
         conn = getattr(self._local, "conn", None)
-        if conn is not None and conn.sock is not None and not select.select([conn.sock], [], [], 0)[0]:
+        if conn is not None and conn.sock is not None and not _readable(conn.sock):
             return conn
         self.close()
-        cls = http.client.HTTPSConnection if self.endpoint.scheme == "https" else http.client.HTTPConnection
-        conn = cls(self.endpoint.host, timeout=CONNECT_TIMEOUT)
+        if self.endpoint.scheme == "https":
+            import ssl
+
+            conn = http.client.HTTPSConnection(self.endpoint.host, timeout=CONNECT_TIMEOUT,
+                                               context=ssl.create_default_context(cafile=self.ca_bundle))
+        else:
+            conn = http.client.HTTPConnection(self.endpoint.host, timeout=CONNECT_TIMEOUT)
         conn.connect()
         conn.sock.settimeout(READ_TIMEOUT)
         self._local.conn = conn
@@ -129,3 +137,11 @@ class SignedFirehose:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _readable(sock: Any) -> bool:
+    """An idle kept-alive socket that is readable was closed by the server (or holds junk): never reuse it.
+    A selector, not select.select, which fails on descriptors past 1023 in a busy process."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(0))

@@ -120,6 +120,16 @@ def test_a_connection_is_kept_alive_and_replaced_when_the_server_closes_it(stub)
     assert len(stub.connections) == 2  # one for the first two calls, a new one after the server closed it
 
 
+def test_a_200_that_is_not_a_firehose_answer_is_a_failure(stub):
+    stub.answers = [(200, b"<html>captive portal</html>", False)]
+    with pytest.raises(PutFailed, match="200 without a PutRecordBatch answer"):
+        stub_client(stub).put_record_batch(DeliveryStreamName="s", Records=[{"Data": b"x"}])
+
+
+def test_the_ca_bundle_of_the_environment_is_used():
+    assert firehose_put.signed_client(ENV | {"AWS_CA_BUNDLE": "/etc/ssl/custom.pem"}).ca_bundle == "/etc/ssl/custom.pem"
+
+
 def test_an_error_answer_names_its_type(stub):
     error = json.dumps({"__type": "ResourceNotFoundException", "message": "Firehose s not found"}).encode()
     stub.answers = [(400, error, False)]
