@@ -109,21 +109,24 @@ def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
     return result
 
 
-def count_captured(bucket: str, prefix: str) -> tuple[int, int]:
-    """(objects, JSON lines) under the capture prefix: every predicted row should be one line."""
+def count_captured(bucket: str, prefix: str, known: dict[str, int] | None = None) -> tuple[int, int]:
+    """(objects, JSON lines) under the capture prefix: every predicted row should be one line.
+
+    known: lines per key already counted (capture objects never change), filled in as objects are read.
+    """
     s3 = boto3.client("s3")
-    objects = lines = 0
+    known = {} if known is None else known
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            objects += 1
-            lines += s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().count(b"\n")
-    return objects, lines
+            if obj["Key"] not in known:
+                known[obj["Key"]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().count(b"\n")
+    return len(known), sum(known.values())
 
 
 def wait_for_capture(bucket: str, prefix: str, lines: int, timeout: float = 30.0) -> int:
     """Wait until `lines` capture lines have landed (uvicorn sends capture after the response, Lambda before it)."""
-    deadline = time.monotonic() + timeout
-    while (landed := count_captured(bucket, prefix)[1]) < lines and time.monotonic() < deadline:
+    deadline, known = time.monotonic() + timeout, {}
+    while (landed := count_captured(bucket, prefix, known)[1]) < lines and time.monotonic() < deadline:
         time.sleep(0.1)
     return landed
 

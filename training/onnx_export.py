@@ -20,19 +20,19 @@ from contracts.schema import FeatureSchema, FeatureType, Task
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
 PROBABILITY_TOLERANCE = 1e-4  # the largest absolute difference of any class probability on any held-out row
 RELATIVE_TOLERANCE = 1e-4  # regression: the largest difference relative to the predictions' scale
-TREE_PRECISION = "float32"  # random forests, extra trees, gradient boosting
 
 
-def _tree_ensembles() -> tuple[type, ...]:
+def tree_precision(estimator: Any) -> str | None:
+    """The precision the estimator's trees compare inputs in: what its ONNX graph must do too (None: no trees)."""
     from sklearn import ensemble
 
-    return (ensemble.RandomForestClassifier, ensemble.RandomForestRegressor, ensemble.ExtraTreesClassifier,
-            ensemble.ExtraTreesRegressor, ensemble.GradientBoostingClassifier, ensemble.GradientBoostingRegressor,
-            ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
-
-
-def is_tree_ensemble(estimator: Any) -> bool:
-    return isinstance(estimator, _tree_ensembles())
+    if isinstance(estimator, ensemble.HistGradientBoostingClassifier | ensemble.HistGradientBoostingRegressor):
+        return "float64"
+    if isinstance(estimator, ensemble.RandomForestClassifier | ensemble.RandomForestRegressor
+                  | ensemble.ExtraTreesClassifier | ensemble.ExtraTreesRegressor
+                  | ensemble.GradientBoostingClassifier | ensemble.GradientBoostingRegressor):
+        return "float32"  # scikit-learn's trees cast their input to float32
+    return None
 
 
 def _convert_imputer(scope: Any, operator: Any, container: Any) -> None:
@@ -80,7 +80,8 @@ def _join(front: Any, nodes: list, initializers: list, outputs: list, opsets: di
     for domain, version in opsets.items():
         merged[domain] = max(merged.get(domain, 0), version)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in merged.items()])
-    model.ir_version = max(front.ir_version, 10 if merged.get("ai.onnx.ml", 0) >= 5 else front.ir_version)
+    # ai.onnx.ml opset 5 (TreeEnsemble) needs IR version 10; otherwise keep the converter's.
+    model.ir_version = max(front.ir_version, 10) if merged.get("ai.onnx.ml", 0) >= 5 else front.ir_version
     return model
 
 
@@ -129,14 +130,10 @@ def _with_float64_hgb(pipeline: Any, schema: FeatureSchema, task: Task) -> Any:
 
 def _convert(pipeline: Any, schema: FeatureSchema, task: Task) -> tuple[bytes, str | None]:
     """The serialized graph, and the precision its trees run in (None: no trees)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-    estimator = pipeline[-1]
-    if isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
-        return _with_float64_hgb(pipeline, schema, task).SerializeToString(), "float64"
-    if is_tree_ensemble(estimator):
-        return _with_float32_trees(pipeline, schema, task).SerializeToString(), TREE_PRECISION
-    return _sklearn_to_onnx(pipeline, _initial_types(schema), task).SerializeToString(), None
+    precision = tree_precision(pipeline[-1])
+    build = {"float64": _with_float64_hgb, "float32": _with_float32_trees}.get(precision)
+    model = build(pipeline, schema, task) if build else _sklearn_to_onnx(pipeline, _initial_types(schema), task)
+    return model.SerializeToString(), precision
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ itself; capture.py falls back to a botocore client for anything else (a profile,
 from __future__ import annotations
 
 import http.client
-import selectors
+import select
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -141,7 +141,7 @@ class SignedFirehose:
 
 def _readable(sock: Any) -> bool:
     """An idle kept-alive socket that is readable was closed by the server (or holds junk): never reuse it.
-    A selector, not select.select, which fails on descriptors past 1023 in a busy process."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(sock, selectors.EVENT_READ)
-        return bool(selector.select(0))
+    poll, not select.select (which fails on descriptors past 1023) nor a selector (an epoll descriptor per call)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
