@@ -1,4 +1,4 @@
-# One image for the SageMaker training job, the pipeline steps, the prediction API and the drift check,
+# One image for the SageMaker training job, the pipeline steps, the prediction API, the drift check and batch scoring,
 # so the scikit-learn that pickles a model is the one that unpickles it. Build context: the repository
 # root, narrowed by .dockerignore (an allow-list). CDK builds it for linux/amd64.
 FROM public.ecr.aws/lambda/python:3.12.2026.10.03.13
@@ -18,6 +18,7 @@ COPY training/ ${LAMBDA_TASK_ROOT}/training/
 COPY lambda/inference/ ${LAMBDA_TASK_ROOT}/inference/
 COPY lambda/drift_check/ ${LAMBDA_TASK_ROOT}/drift_check/
 COPY lambda/pipeline/ ${LAMBDA_TASK_ROOT}/pipeline/
+COPY lambda/batch_scoring/ ${LAMBDA_TASK_ROOT}/batch_scoring/
 COPY lambda/entrypoint.sh /entrypoint.sh
 
 # /var/task is read-only on Lambda: compile everything now, with hash-checked-never .pyc files that stay

@@ -28,6 +28,12 @@ DRIFT_ROWS_REJECTED = "RowsRejected"
 DRIFT_QUALITY_ISSUES = "DataQualityIssues"
 DRIFT_INSUFFICIENT_DATA = "InsufficientData"
 
+# Batch scoring (one datapoint per job, published by its summary step)
+BATCH_ROWS = "BatchRows"
+BATCH_ROW_ERRORS = "BatchRowErrors"
+BATCH_DURATION = "BatchDuration"
+BATCH_PARTS_FAILED = "BatchPartsFailed"
+
 # The dataset-drift alarm: the drift check publishes DatasetDrift 1 or 0 per run, so one datapoint ≥ 1 alarms.
 DRIFT_ALARM_THRESHOLD = 1
 DRIFT_ALARM_STATISTIC = "Maximum"

@@ -18,6 +18,10 @@ SPLIT_PARTS = ("train", "test")
 # artifacts bucket
 MODELS = "models/"
 PROMOTIONS_FILE = "promotions.json"
+BATCH = "batch/"
+BATCH_INPUT = "input/"
+BATCH_OUTPUT = "output/"
+BATCH_MAP_RESULTS = "map-results/"
 # capture bucket
 CAPTURE = "capture/"
 CAPTURE_ERRORS = "capture-errors/"
@@ -57,6 +61,46 @@ evaluation_report_key = partial(run_report_key, EVALUATION)
 drift_prefix = partial(model_prefix, DRIFT)
 
 
+# Batch scoring (data bucket): batch/<model>/input/<job>/ in, batch/<model>/output/<job>/ out.
+batch_prefix = partial(model_prefix, BATCH)
+BATCH_SUMMARY = "_summary.json"  # written last, at the root of what the job scored
+BATCH_MANIFEST = "_manifest.json"  # the parts the Distributed Map reads
+BATCH_PART_STATS = "_parts/"  # one small JSON per scored part, summed by the summary
+
+
+def batch_input_prefix(model_name: str, job_id: str = "") -> str:
+    """Where a job's input files go (a file landing here starts a job); job_id "" is the root of all jobs."""
+    return f"{batch_prefix(model_name)}{BATCH_INPUT}{job_id + '/' if job_id else ''}"
+
+
+def batch_output_prefix(model_name: str, job_id: str) -> str:
+    return f"{batch_prefix(model_name)}{BATCH_OUTPUT}{job_id}/"
+
+
+def batch_scope_prefix(output_prefix: str, name: str = "") -> str:
+    """What one execution scored: the whole job (name "") or the one input file a landing started it for."""
+    return f"{output_prefix}{name}/" if name else output_prefix
+
+
+def batch_part_key(output_prefix: str, name: str, index: int, extension: str) -> str:
+    """A part's scored rows: <output>/<input file's path in the job>/part-00000.<ext>."""
+    return f"{output_prefix}{name}/part-{index:05d}.{extension}"
+
+
+def batch_errors_key(output_prefix: str, name: str, index: int) -> str:
+    """A part's refused rows (row number and reason), only when it has any."""
+    return f"{output_prefix}{name}/errors-{index:05d}.jsonl"
+
+
+def batch_part_stats_key(output_prefix: str, name: str, index: int) -> str:
+    return f"{output_prefix}{name}/{BATCH_PART_STATS}{index:05d}.json"
+
+
+def batch_map_results_prefix(model_name: str) -> str:
+    """Where the Distributed Map writes its child results (Step Functions' ResultWriter)."""
+    return f"{batch_prefix(model_name)}{BATCH_MAP_RESULTS}"
+
+
 def split_prefix(model_name: str, run_id: str, part: str) -> str:
     """One part (train/test) of a run's split: a prefix, so it is a SageMaker channel."""
     return f"{splits_prefix(model_name)}{run_id}/{part}/"
@@ -78,10 +122,11 @@ def drift_report_stem(model_name: str, at: datetime) -> str:
 # ------------------------------------------------------------------ stacks, their outputs, the alias
 
 DEFAULT_PROJECT = "serverless-mlops"
-STORAGE, TRAINING, SERVING, MONITORING = "storage", "training", "serving", "monitoring"
-STACKS = (STORAGE, TRAINING, SERVING, MONITORING)
-# What a promotion redeploys: the function (the model is its configuration) and the drift check.
-ROLLOUT_STACKS = (SERVING, MONITORING)
+STORAGE, TRAINING, SERVING, MONITORING, BATCH_SCORING = "storage", "training", "serving", "monitoring", "batch"
+STACKS = (STORAGE, TRAINING, SERVING, MONITORING, BATCH_SCORING)
+# What a promotion redeploys: the function (the model is its configuration), the drift check and batch
+# scoring's default model.
+ROLLOUT_STACKS = (SERVING, MONITORING, BATCH_SCORING)
 
 
 def stack_name(project_name: str, stack: str) -> str:
@@ -109,6 +154,9 @@ class Output:
     # monitoring
     ALARM_TOPIC_ARN = "AlarmTopicArn"
     DRIFT_CHECK_FUNCTION = "DriftCheckFunctionName"
+    # batch
+    BATCH_STATE_MACHINE_ARN = "BatchStateMachineArn"
+    BATCH_INPUT_URI = "BatchInputUri"
     # storage
     TRAINING_DATA_URI = "TrainingDataUri"
 

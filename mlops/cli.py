@@ -29,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "status": Command("stacks.rollout", "the live version, canary weights and the promotion history", "status"),
     "deploy": Command("stacks.rollout", "deploy every stack (new code or configuration), keeping the live model", "deploy"),
     "drift": Command("drift_check.drift", "compare a current CSV with a reference CSV: JSON and HTML drift report"),
+    "batch": Command("batch_scoring.cli", "score CSV / JSON Lines files locally on every core, or start a batch job in AWS"),
     "demo": Command("demo.run", "run the whole loop on this machine against an embedded AWS (moto)"),
 }
 

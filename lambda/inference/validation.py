@@ -206,7 +206,7 @@ class FeatureReader:
             if self.strict_categories:
                 issues.append(Issue(loc, f"unknown category {category!r}: not seen in training", "value_error.category"))
                 return None
-            where = f"row {row_loc[-1]}, " if isinstance(row_loc[-1], int) else ""
+            where = f"row {row_loc[-1]}, " if row_loc and isinstance(row_loc[-1], int) else ""
             warnings.append(f"{where}{rule.name}: category {category!r} was not seen in training; the model ignores it")
         return category
 

@@ -1,0 +1,83 @@
+"""The job summary: every part's stats added up, stale outputs of earlier runs removed, written last."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from batch_scoring.store import Store
+from contracts import names
+from contracts.batch_job import JobSpec, JobSummary, Part, PartResult, encode, job_status
+
+OUTPUT_FILES = ("part-", "errors-")
+
+
+def utc_stamp() -> str:
+    """Now, ISO-8601 UTC to the millisecond (a job's duration can be well under a second)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def part_results(store: Store, spec: JobSpec, parts: list[Part]) -> dict[tuple[str, int], PartResult | None]:
+    """Each part's stats, None for a part that has none (its child failed for good)."""
+    found: dict[tuple[str, int], PartResult | None] = {}
+    for part in parts:
+        data = store.get(names.batch_part_stats_key(spec.output_prefix, part.name, part.index))
+        result = msgspec.json.decode(data, type=PartResult) if data is not None else None
+        if result is not None and result.model_sha256 != spec.model.sha256:
+            result = None  # left by a run with another model: this run did not score the part
+        found[(part.name, part.index)] = result
+    return found
+
+
+def summarize(store: Store, spec: JobSpec, parts: list[Part], *, failure: str = "") -> JobSummary:
+    """Add the parts up, drop outputs no part of this run wrote, write <scope>/_summary.json; failure: the map's error."""
+    results = part_results(store, spec, parts)
+    failed = []
+    for (name, index), result in results.items():
+        if result is None:
+            failed.append(f"{name} part {index}: not scored" + (f" ({failure})" if failure else ""))
+        elif result.error:
+            failed.append(f"{name} part {index}: {result.error}")
+    done = [r for r in results.values() if r is not None and not r.error]
+    if not failed:
+        _remove_stale(store, spec, parts, done)
+    finished = utc_stamp()
+    seconds = max(0.0, (_parse(finished) - _parse(spec.started_at)).total_seconds())
+    rows = sum(r.rows for r in done)
+    summary = JobSummary(
+        job_id=spec.job_id, model_name=spec.model_name, status=job_status(len(failed), sum(r.errors for r in done)),
+        files=len({p.name for p in parts}), parts=len(parts), parts_failed=failed, rows=rows,
+        scored=sum(r.scored for r in done), errors=sum(r.errors for r in done), output_prefix=spec.output_prefix,
+        output_format=spec.output_format, model=spec.model, started_at=spec.started_at, finished_at=finished,
+        seconds=round(seconds, 3), rows_per_second=round(rows / seconds, 1) if seconds > 0 else 0.0,
+        errors_files=sorted(r.errors_key for r in done if r.errors_key),
+    )
+    store.put(f"{spec.scope}{names.BATCH_SUMMARY}", encode(summary))
+    return summary
+
+
+def _remove_stale(store: Store, spec: JobSpec, parts: list[Part], done: list[PartResult]) -> None:
+    """Part and errors files under the scored files' folders that this run did not write (an earlier split)."""
+    keep = {r.output_key for r in done} | {r.errors_key for r in done if r.errors_key}
+    stale = []
+    for name in sorted({p.name for p in parts}):
+        folder = names.batch_scope_prefix(spec.output_prefix, name)
+        for key, _ in store.list(folder):
+            rest = key[len(folder):]
+            if "/" not in rest and rest.startswith(OUTPUT_FILES) and key not in keep:
+                stale.append(key)
+        indexes = {p.index for p in parts if p.name == name}
+        stale += [key for key, _ in store.list(folder + names.BATCH_PART_STATS)
+                  if _stats_index(key) not in indexes]
+    store.delete(stale)
+
+
+def _stats_index(key: str) -> int | None:
+    try:
+        return int(key.rsplit("/", 1)[-1].removesuffix(".json"))
+    except ValueError:
+        return None
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
