@@ -1,7 +1,18 @@
-"""Drift → retraining: the EventBridge pattern and the pipeline input, shared by the monitoring stack and the local loop."""
+"""EventBridge patterns and the inputs their rules pass on, shared by the stacks and the local loop.
+
+Drift → retraining (monitoring stack); a file landing in a batch job's folder → a batch job (batch stack).
+"""
 from __future__ import annotations
 
+from typing import Any
+
+from contracts import names
+from contracts.batch_job import EXTENSIONS, GZIP_SUFFIX
+
 ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
+OBJECT_CREATED = "Object Created"
+# Where the batch trigger finds the landed object's key in the S3 event (the rule's input path).
+OBJECT_KEY_PATH = "$.detail.object.key"
 
 
 def drift_alarm_pattern(alarm_arn: str) -> dict:
@@ -17,3 +28,22 @@ def drift_alarm_pattern(alarm_arn: str) -> dict:
 def retraining_input(*, model_name: str, data_uri: str, target: str) -> dict:
     """What the rule passes to the training state machine."""
     return {"model_name": model_name, "data_uri": data_uri, "target": target, "trigger": "drift-alarm"}
+
+
+def batch_upload_pattern(bucket_name: str, model_name: str) -> dict:
+    """Matches a data file (by extension, so markers such as _SUCCESS do not) landing in a job folder.
+
+    EventBridge's `*` matches any characters, '/' included: batch/<model>/input/<job>/[sub/]name.csv.
+    """
+    root = names.batch_input_prefix(model_name)
+    keys = [{"wildcard": f"{root}*/*{extension}{gz}"} for extension in EXTENSIONS for gz in ("", GZIP_SUFFIX)]
+    return {
+        "source": ["aws.s3"],
+        "detail-type": [OBJECT_CREATED],
+        "detail": {"bucket": {"name": [bucket_name]}, "object": {"key": keys}},
+    }
+
+
+def batch_job_input(object_key: Any) -> dict:
+    """What the trigger passes to the batch state machine: the landed object (batch_scoring.job_input)."""
+    return {"object_key": object_key}

@@ -73,8 +73,13 @@ def batch_input_prefix(model_name: str, job_id: str = "") -> str:
     return f"{batch_prefix(model_name)}{BATCH_INPUT}{job_id + '/' if job_id else ''}"
 
 
+def batch_output_root(model_name: str) -> str:
+    """Every job's outputs, manifests, part stats and summaries."""
+    return f"{batch_prefix(model_name)}{BATCH_OUTPUT}"
+
+
 def batch_output_prefix(model_name: str, job_id: str) -> str:
-    return f"{batch_prefix(model_name)}{BATCH_OUTPUT}{job_id}/"
+    return f"{batch_output_root(model_name)}{job_id}/"
 
 
 def batch_scope_prefix(output_prefix: str, name: str = "") -> str:

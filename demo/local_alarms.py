@@ -90,23 +90,22 @@ class DriftAlarm:
 
 
 @dataclass(frozen=True)
-class RetrainingRule:
-    """The drift → retraining rule on moto's EventBridge, delivering to a queue the local runner reads.
+class QueuedRule:
+    """An EventBridge rule on moto's bus, delivering to a queue the local runner reads.
 
-    In AWS the rule's target is the training state machine with a fixed input
-    (contracts.events.retraining_input); moto cannot start Step Functions, so the rule delivers
-    the matched event to SQS and the runner starts the local pipeline with that same input.
+    In AWS the rules' targets are state machines; moto cannot start Step Functions, so a rule
+    delivers the matched event to SQS and the runner plays the state machine with the same input.
     """
 
-    name: str = "local-retrain-on-drift"
+    name: str
 
-    def create(self, alarm_arn: str) -> None:
+    def create(self, pattern: dict) -> None:
         sqs = boto3.client("sqs")
         queue_url = sqs.create_queue(QueueName=self.name)["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events = boto3.client("events")
-        events.put_rule(Name=self.name, EventPattern=json.dumps(drift_alarm_pattern(alarm_arn)), State="ENABLED")
-        events.put_targets(Rule=self.name, Targets=[{"Id": "training-pipeline", "Arn": queue_arn}])
+        events.put_rule(Name=self.name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=self.name, Targets=[{"Id": "state-machine", "Arn": queue_arn}])
 
     def deliver(self, event: dict) -> list[dict]:
         """Put the event on the bus; return the events the rule matched and delivered."""
@@ -119,3 +118,13 @@ class RetrainingRule:
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return [json.loads(m["Body"]) for m in messages]
+
+
+@dataclass(frozen=True)
+class RetrainingRule(QueuedRule):
+    """The drift → retraining rule; the runner starts the local pipeline with contracts.events.retraining_input."""
+
+    name: str = "local-retrain-on-drift"
+
+    def create(self, alarm_arn: str) -> None:  # type: ignore[override]
+        super().create(drift_alarm_pattern(alarm_arn))

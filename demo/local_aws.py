@@ -58,6 +58,15 @@ class LocalDeployment:
                 Var.CAPTURE_BUCKET: self.capture_bucket, Var.REPORTS_BUCKET: self.reports_bucket, Var.MIN_ROWS: "500"}
 
 
+    def batch_env(self, live: ModelVersion) -> dict[str, str]:
+        """The batch functions' environment: the live model as the default, small parts so the demo has several."""
+        return {Var.MODEL_NAME: self.model_name, Var.MODEL_VERSION: str(live.version), Var.MODEL_PACKAGE_ARN: live.arn,
+                Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,
+                Var.DATA_BUCKET: self.data_bucket, Var.ARTIFACTS_BUCKET: self.artifacts_bucket,
+                Var.CAPTURE_BUCKET: self.capture_bucket, Var.BATCH_PART_MB: "1", Var.BATCH_FORMAT: "jsonl",
+                Var.BATCH_CAPTURE_SAMPLE_RATE: "0"}
+
+
 def scheduled_event(time: str, rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/drift-check") -> dict:
     """An EventBridge scheduled event as the drift schedule delivers it."""
     return {"version": "0", "id": "7bf73129-1428-4cd3-a780-95db273d1602", "detail-type": "Scheduled Event",

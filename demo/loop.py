@@ -22,6 +22,7 @@ from demo import traffic
 from demo.lambda_context import LocalContext
 from demo.local_alarms import DriftAlarm, RetrainingRule, publish_emf
 from demo.local_aws import LocalDeployment, scheduled_event
+from demo.local_batch import BatchRun, batch_trigger, upload_and_score
 from demo.local_pipeline import PipelineRun, run_pipeline
 from demo.local_server import prediction_api
 from training import registry
@@ -36,6 +37,8 @@ DRIFT_FACTOR = 1.3
 SEGMENT_ROWS = 800  # above the drift check's 500-row minimum
 BATCH_SIZE = 100
 SINGLES = 200
+BATCH_JOB = "nightly"
+BATCH_ROWS = 20_000  # a file of several parts (the demo's parts are 1 MB)
 
 Step = Callable[[str], contextlib.AbstractContextManager]
 
@@ -57,6 +60,7 @@ class LoopResult:
     alarm_states: list[str]
     retraining_input: dict | None
     retraining: PipelineRun | None
+    batch: BatchRun | None = None
     versions: list[ModelVersion] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -94,6 +98,18 @@ def segment_requests(rows: list[dict], rng: random.Random) -> list[tuple[str, by
     requests += traffic.malformed_requests(sample[0])
     rng.shuffle(requests)
     return requests
+
+
+def batch_file(rows: list[dict[str, float]], rng: random.Random) -> bytes:
+    """BATCH_ROWS customers with an id column, three of them malformed (to the errors file, not lost)."""
+    names = list(rows[0])
+    lines = [",".join(["id", *names])]
+    for i in range(BATCH_ROWS):
+        values = [repr(v) for v in rng.choice(rows).values()]
+        if i in (17, 4242, 15000):
+            values[i % len(values)] = ["n/a", "", "1e999"][(17, 4242, 15000).index(i)]
+        lines.append(",".join([f"customer-{i:05d}", *values]))
+    return ("\n".join(lines) + "\n").encode()
 
 
 def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
@@ -148,6 +164,7 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
         alarm = DriftAlarm(MODEL_NAME)
         rule = RetrainingRule()
         rule.create(alarm.create())
+        trigger = batch_trigger(deployment)
         os.environ.update(deployment.pipeline_env())
         boto3.client("s3").upload_file(str(csv_path), deployment.data_bucket, DATA_KEY)
     data_uri = f"s3://{deployment.data_bucket}/{DATA_KEY}"
@@ -201,13 +218,21 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
         with step("retraining: a pipeline run, the new candidate evaluated against production"):
             retraining = run_pipeline(model_name=started["model_name"], run_id="run-2", data_uri=started["data_uri"],
                                       target=started["target"], workdir=workdir)
+    with step(f"batch job: a {BATCH_ROWS:,}-row file lands in batch/{MODEL_NAME}/input/{BATCH_JOB}/ → plan → "
+              "Distributed Map children → summary"):
+        batch = upload_and_score(deployment, live, trigger, job_id=BATCH_JOB, file_name="customers.csv",
+                                 data=batch_file(rows, rng))
+        s = batch.summary
+        print(f"  trigger matched: {batch.matched}; {batch.plan.get('parts')} parts in {batch.children} children; "
+              f"{s.get('status')}: {s.get('rows')} rows, {s.get('scored')} scored, {s.get('errors')} refused "
+              f"(model v{s.get('model', {}).get('version')}, {s.get('rows_per_second')} rows/s)", flush=True)
     captured_objects, captured_lines = count_captured(deployment.capture_bucket, deployment.capture_prefix)
     return LoopResult(
         deployment=deployment, first_run=first, approved=approved, live=live, health=health,
         normal_traffic=normal, first_check=first_check, drifted_traffic=drifted_traffic, second_check=second_check,
         captured_objects=captured_objects, captured_lines=captured_lines,
         html_report=copy_html(second_check["report_uri"], workdir / "drift-report.html") if second_check.get("report_uri") else None,
-        alarm_states=alarm_states, retraining_input=started, retraining=retraining, versions=registry.list_versions(sagemaker, MODEL_NAME),
+        alarm_states=alarm_states, retraining_input=started, retraining=retraining, batch=batch, versions=registry.list_versions(sagemaker, MODEL_NAME),
     )
 
 

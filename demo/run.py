@@ -3,7 +3,8 @@
 upload data → validate → train (SageMaker's container contract, in a subprocess) → evaluate →
 register → approve → promote → serve with uvicorn → real HTTP traffic, captured through Firehose →
 drift check on an EventBridge scheduled event → a drifted segment → drift found → retraining →
-the new candidate evaluated against production. Same handlers and modules as the cloud.
+the new candidate evaluated against production → a file scored by a batch job (S3 trigger,
+plan, Distributed Map children, summary). Same handlers and modules as the cloud.
 """
 from __future__ import annotations
 
@@ -69,6 +70,11 @@ def summary(result: LoopResult) -> None:
               f"{(ev['production'] or {}).get(ev['primary_metric'], float('nan')):.4f}: "
               f"{'passed → registered v' + str(result.retraining.registration['model_package_version']) if ev['passed'] else 'rejected'}"
               f" ({ev['reason']})")
+    if result.batch and result.batch.summary:
+        b = result.batch.summary
+        print(f"batch job {b['job_id']}: {b['status']}, {b['rows']} rows in {b['parts']} parts → {b['scored']} scored, "
+              f"{b['errors']} in {', '.join(b['errors_files']) or 'no errors file'}; model v{b['model']['version']} "
+              f"(sha256 {b['model']['sha256'][:12]}…); outputs under s3://{result.deployment.data_bucket}/{b['output_prefix']}")
     print(f"\nwhole loop: {result.seconds:.1f} s")
 
 

@@ -1,4 +1,4 @@
-"""The four stacks wired together: the one place that knows which stack receives what."""
+"""The five stacks wired together: the one place that knows which stack receives what."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from aws_cdk import Stage, Tags
 
 from contracts import names
+from stacks.batch_stack import BatchStack
 from stacks.config import Config
 from stacks.monitoring_stack import MonitoringStack
 from stacks.serving_stack import ServingStack
@@ -19,6 +20,7 @@ class AppStacks:
     training: TrainingStack
     serving: ServingStack
     monitoring: MonitoringStack
+    batch: BatchStack
 
 
 def build_stacks(scope: Stage, config: Config) -> AppStacks:
@@ -30,9 +32,11 @@ def build_stacks(scope: Stage, config: Config) -> AppStacks:
                              description="Training pipeline: validate, SageMaker training, evaluate, register")
     serving = ServingStack(scope, names.stack_name(prefix, names.SERVING), config=config, storage=storage,
                            description="Prediction API, inference function, canary deployments, request capture")
+    batch = BatchStack(scope, names.stack_name(prefix, names.BATCH_SCORING), config=config, storage=storage,
+                       description="Batch scoring: input of any size scored on a Step Functions Distributed Map")
     monitoring = MonitoringStack(scope, names.stack_name(prefix, names.MONITORING), config=config, storage=storage,
-                                 training=training, serving=serving,
+                                 training=training, serving=serving, batch=batch,
                                  description="Drift check, alarms, dashboard, drift-triggered retraining")
     Tags.of(scope).add("project", prefix)
     Tags.of(scope).add("model", config.model_name)
-    return AppStacks(storage, training, serving, monitoring)
+    return AppStacks(storage, training, serving, monitoring, batch)

@@ -17,6 +17,8 @@ from contracts import names
 
 TASKS = ("binary", "multiclass", "regression")
 AUTH_MODES = ("api_key", "iam", "none")
+# contracts.batch_job.OUTPUT_FORMATS, repeated so the CDK app does not import the handlers' msgspec (a test compares).
+BATCH_OUTPUT_FORMATS = ("jsonl", "csv")
 
 # CodeDeploy's predefined Lambda configurations, by the name used in cdk.json.
 DEPLOYMENT_CONFIGS: dict[str, Callable[[], codedeploy.ILambdaDeploymentConfig]] = {
@@ -97,6 +99,15 @@ class Config:
     canary: str = _setting("LambdaCanary10Percent5Minutes", "CodeDeploy configuration that shifts the `live` alias to a new version.")
     capture_sample_rate: float = _setting(1.0, "Share of predictions captured to Firehose, 0 to 1.")
     max_batch: int = _setting(1000, "Most rows per POST /predict/batch.")
+    # Batch scoring
+    batch_max_concurrency: int = _setting(100, "Child executions of a batch job's Distributed Map at once (1-10000).")
+    batch_items_per_child: int = _setting(1, "Parts per child execution of the Distributed Map (its ItemBatcher's MaxItemsPerBatch), 1-100.")
+    batch_part_mb: int = _setting(64, "An uncompressed input file is split into parts of about this many MB, so each child gets bounded work (1-1024).")
+    batch_tolerated_failure_percent: float = _setting(0.0, "Share of child executions that may fail before the Distributed Map fails, percent (0-100).")
+    batch_output_format: str = _setting("jsonl", "Format of the scored output files: `jsonl` or `csv`.")
+    batch_capture_sample_rate: float = _setting(0.0, "Share of batch-scored rows captured for the drift check, 0 to 1; 0 = off.")
+    batch_memory_mb: int = _setting(4096, "Memory of the batch score function, MB (CPU scales with it).")
+    batch_trigger_on_upload: bool = _setting(True, "Start a batch job when a data file (.csv, .jsonl, .ndjson, optionally .gz) lands in a job folder `batch/<model_name>/input/<job>/` of the data bucket.")
     # Alarms and logs
     alarm_email: str = _setting("", "E-mail subscribed to alarm and pipeline notifications; empty = no subscription.")
     p99_latency_alarm_ms: int = _setting(1000, "Alarm (and canary rollback) when p99 latency exceeds this, ms.")
@@ -247,6 +258,21 @@ def _check_serving(c: Config) -> None:
     _require(c.max_batch >= 1, "max_batch", "must be >= 1", c.max_batch)
 
 
+def _check_batch(c: Config) -> None:
+    _require(1 <= c.batch_max_concurrency <= 10_000, "batch_max_concurrency", "must be between 1 and 10000",
+             c.batch_max_concurrency)
+    _require(1 <= c.batch_items_per_child <= 100, "batch_items_per_child", "must be between 1 and 100",
+             c.batch_items_per_child)
+    _require(1 <= c.batch_part_mb <= 1024, "batch_part_mb", "must be between 1 and 1024", c.batch_part_mb)
+    _require(0.0 <= c.batch_tolerated_failure_percent <= 100.0, "batch_tolerated_failure_percent",
+             "must be between 0 and 100", c.batch_tolerated_failure_percent)
+    _require(c.batch_output_format in BATCH_OUTPUT_FORMATS, "batch_output_format",
+             f"must be one of {', '.join(BATCH_OUTPUT_FORMATS)}", c.batch_output_format)
+    _require(0.0 <= c.batch_capture_sample_rate <= 1.0, "batch_capture_sample_rate", "must be between 0 and 1",
+             c.batch_capture_sample_rate)
+    _require(128 <= c.batch_memory_mb <= 10240, "batch_memory_mb", "must be between 128 and 10240", c.batch_memory_mb)
+
+
 def _check_alarms(c: Config) -> None:
     _require(not c.alarm_email or bool(_EMAIL.match(c.alarm_email)), "alarm_email",
              "must be empty or an e-mail address", c.alarm_email)
@@ -270,7 +296,8 @@ def _check_model(c: Config) -> None:
              "must be empty or a SageMaker model package ARN", c.model_package_arn)
 
 
-_CHECKS = (_check_names, _check_training, _check_drift, _check_serving, _check_alarms, _check_model)
+_CHECKS = (_check_names, _check_training, _check_drift, _check_serving, _check_batch, _check_alarms,
+           _check_model)
 
 
 def markdown_table() -> str:

@@ -1,4 +1,4 @@
-"""The operations dashboard: traffic, latency, errors, cold starts, predictions, drift, training runs."""
+"""The operations dashboard: traffic, latency, errors, cold starts, predictions, drift, training runs, batch jobs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,6 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from contracts import metric_names
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from stacks.training_stack import TrainingStack
 
 PERIOD = Duration.minutes(5)
+HOUR = Duration.hours(1)
 WIDTH = 8
 TOP_FEATURES = 10
 
@@ -30,7 +32,7 @@ def search(metric_name: str, statistic: str, period: Duration, **dimensions: str
 
 
 def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, training: TrainingStack,
-                    drift_check: lambda_.IFunction, dead_letters: sqs.IQueue,
+                    drift_check: lambda_.IFunction, dead_letters: sqs.IQueue, batch_jobs: sfn.IStateMachine,
                     alarms: Sequence[cloudwatch.IAlarm]) -> cloudwatch.Dashboard:
     """One dashboard per deployment, named after the project."""
     api = serving.api.api
@@ -89,5 +91,19 @@ def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, 
               right=[expression("rows checked", search(metric_names.DRIFT_ROWS_CHECKED, "Sum", drift_period,
                                                         **by_model), drift_period)]),
         cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=2 * WIDTH, height=6),
+    )
+    # Batch scoring: one datapoint per job of each metric, published by its summary step.
+    dashboard.add_widgets(
+        graph("Batch jobs",
+              batch_jobs.metric_started(period=HOUR, statistic="Sum", label="started"),
+              batch_jobs.metric_succeeded(period=HOUR, statistic="Sum", label="succeeded"),
+              batch_jobs.metric_failed(period=HOUR, statistic="Sum", label="failed")),
+        graph("Batch rows scored and refused",
+              expression("rows", search(metric_names.BATCH_ROWS, "Sum", HOUR, **by_model), HOUR),
+              expression("row errors", search(metric_names.BATCH_ROW_ERRORS, "Sum", HOUR, **by_model), HOUR),
+              right=[expression("parts failed", search(metric_names.BATCH_PARTS_FAILED, "Sum", HOUR, **by_model),
+                                HOUR)]),
+        graph("Batch job duration",
+              expression("duration", search(metric_names.BATCH_DURATION, "Maximum", HOUR, **by_model), HOUR)),
     )
     return dashboard

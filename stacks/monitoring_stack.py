@@ -16,6 +16,7 @@ from contracts import metric_names, names
 from contracts.env import Var
 from contracts.events import drift_alarm_pattern, retraining_input
 from contracts.names import Output
+from stacks.batch_stack import BatchStack
 from stacks.config import Config
 from stacks.dashboard import build_dashboard
 from stacks.image_function import ImageFunction
@@ -30,10 +31,11 @@ FIVE_MINUTES = Duration.minutes(5)
 
 
 class MonitoringStack(Stack):
-    """Drift check every `drift_schedule`; alarms on drift, API errors and latency, Lambda errors, failed training."""
+    """Drift check every `drift_schedule`; alarms on drift, API errors and latency, Lambda errors, failed training
+    and failed batch jobs."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
-                 training: TrainingStack, serving: ServingStack, **kwargs: Any) -> None:
+                 training: TrainingStack, serving: ServingStack, batch: BatchStack, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.alarm_topic = NotificationTopic(self, "Alarms", display_name=f"{config.project_name} alarms",
                                              email=config.alarm_email, service_publishers=["cloudwatch.amazonaws.com"])
@@ -53,7 +55,7 @@ class MonitoringStack(Stack):
             targets=[targets.LambdaFunction(self.drift_check.function, retry_attempts=2,
                                             max_event_age=Duration.hours(1), dead_letter_queue=self.dead_letters)],
         )
-        self.alarms = self._alarms(config, training, serving)
+        self.alarms = self._alarms(config, training, serving, batch)
         action = cw_actions.SnsAction(self.alarm_topic.topic)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(action)
@@ -61,6 +63,7 @@ class MonitoringStack(Stack):
         self.retrain_rule = self._retrain_rule(config, training) if config.retrain_on_drift else None
         self.dashboard = build_dashboard(self, config=config, serving=serving, training=training,
                                          drift_check=self.drift_check.function, dead_letters=self.dead_letters,
+                                         batch_jobs=batch.state_machine,
                                          alarms=list(self.alarms.values()))
         CfnOutput(self, Output.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
         CfnOutput(self, Output.DRIFT_CHECK_FUNCTION, value=self.drift_check.function.function_name)
@@ -96,7 +99,8 @@ class MonitoringStack(Stack):
                                                                resources=[buckets.reports.bucket.bucket_arn]))
         return drift
 
-    def _alarms(self, config: Config, training: TrainingStack, serving: ServingStack) -> dict[str, cloudwatch.Alarm]:
+    def _alarms(self, config: Config, training: TrainingStack, serving: ServingStack,
+                batch: BatchStack) -> dict[str, cloudwatch.Alarm]:
         api = serving.api.api
         function = serving.function
         gte = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
@@ -142,6 +146,9 @@ class MonitoringStack(Stack):
                                       period=FIVE_MINUTES, statistic="Maximum"), 1),
             "training_failed": alarm("TrainingFailed", "A training pipeline execution failed",
                                      training.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"), 1),
+            "batch_failed": alarm("BatchJobFailed", "A batch scoring job failed (a part could not be scored, or it "
+                                  "could not be planned)",
+                                  batch.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"), 1),
         }
 
     def _retrain_rule(self, config: Config, training: TrainingStack) -> events.Rule:

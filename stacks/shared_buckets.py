@@ -29,10 +29,11 @@ class BucketRef:
         return f"s3://{self.bucket.bucket_name}/{key}"
 
     def grant(self, role: iam.IRole, prefix: str, *, read: bool = False, write: bool = False,
-              list_objects: bool = False) -> None:
+              list_objects: bool = False, delete: bool = False) -> None:
         """Exactly these object actions under `prefix` (which ends in '/'), nothing on other keys."""
         objects = f"{self.bucket.bucket_arn}/{prefix}*"
-        actions = [*(["s3:GetObject"] if read else []), *(["s3:PutObject", "s3:AbortMultipartUpload"] if write else [])]
+        actions = [*(["s3:GetObject"] if read else []), *(["s3:PutObject", "s3:AbortMultipartUpload"] if write else []),
+                   *(["s3:DeleteObject"] if delete else [])]
         if actions:
             role.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[objects]))
         if list_objects:

@@ -50,6 +50,12 @@ class StorageStack(Stack):
         acknowledge(self.access_logs, "AwsSolutions-S1",
                     "This is the server-access-log target; logging it into itself would loop.")
         self.data_bucket = self._bucket("Data", "data/")
+        # Object-created events go to EventBridge, where batch scoring's upload trigger matches its input prefix.
+        # Set on the bucket resource itself: `event_bridge_enabled=True` would add a custom resource and its
+        # Lambda function to do the same.
+        data = self.data_bucket.node.default_child
+        data.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True))
         self.artifacts_bucket = self._bucket("Artifacts", "artifacts/")
         self.capture_bucket = self._bucket("Capture", "capture/", s3.LifecycleRule(
             id="age-out-captured-requests",

@@ -6,7 +6,6 @@ from typing import Any
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from contracts import names
@@ -14,7 +13,7 @@ from contracts.env import Var, flag_value
 from contracts.names import Output
 from stacks.config import Config
 from stacks.image_function import ImageFunction
-from stacks.nag import acknowledge
+from stacks.model_registry import grant_registry
 from stacks.notification_topic import NotificationTopic
 from stacks.shared_buckets import SharedBuckets
 from stacks.storage_stack import StorageStack
@@ -90,23 +89,8 @@ class TrainingStack(Stack):
         buckets.artifacts.grant(evaluate, names.models_prefix(model), read=True)
         buckets.reports.grant(evaluate, names.evaluation_prefix(model), write=True)
         buckets.artifacts.grant(register, names.models_prefix(model), read=True)
-        self._grant_registry(evaluate, model, "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
-                             "sagemaker:DescribeModelPackageGroup")
-        self._grant_registry(register, model, "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
-                             "sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup",
-                             "sagemaker:ListModelPackages", "sagemaker:AddTags")
-
-    def _grant_registry(self, role: iam.IRole, model_name: str, *actions: str) -> None:
-        """Registry actions on this model's package group and its versions only (ListModelPackages needs '*')."""
-        scoped = [a for a in actions if a != "sagemaker:ListModelPackages"]
-        role.add_to_principal_policy(iam.PolicyStatement(actions=scoped, resources=[
-            self.format_arn(service="sagemaker", resource="model-package-group", resource_name=model_name),
-            self.format_arn(service="sagemaker", resource="model-package", resource_name=f"{model_name}/*"),
-        ]))
-        findings = [f"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/{model_name}/*"]
-        if "sagemaker:ListModelPackages" in actions:
-            role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]))
-            findings.append("Resource::*")
-        acknowledge(role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
-                    "Model package versions are numbered by SageMaker, so the group's versions are matched with "
-                    "'/*'; ListModelPackages supports no resource-level permissions.", *findings)
+        grant_registry(evaluate, model, "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
+                       "sagemaker:DescribeModelPackageGroup")
+        grant_registry(register, model, "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
+                       "sagemaker:DescribeModelPackageGroup", "sagemaker:CreateModelPackageGroup",
+                       "sagemaker:ListModelPackages", "sagemaker:AddTags")

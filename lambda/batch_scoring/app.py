@@ -36,7 +36,10 @@ def _model_name() -> str:
 
 
 def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The job's parts in a manifest for the Distributed Map, and the spec every child shares."""
+    """The job's parts in a manifest for the Distributed Map, and the spec every child shares.
+
+    parts 0 (with `skipped` saying why): nothing to score, the state machine ends there.
+    """
     model_name, bucket = _model_name(), env.required(Var.DATA_BUCKET)
     store = S3Store(bucket)
     try:
@@ -44,6 +47,10 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                execution_name=event.get("execution_name", ""),
                                default_format=env.choice(Var.BATCH_FORMAT, "jsonl", OUTPUT_FORMATS),
                                default_part_mb=env.integer(Var.BATCH_PART_MB, 64, minimum=1))
+        if request.skipped:
+            logger.info("nothing to score", extra={"reason": request.skipped})
+            return {"spec": None, "manifest_key": "", "bucket": bucket, "parts": 0, "files": 0,
+                    "skipped": request.skipped}
         pin = (model_pin.registry_pin(boto3.client("sagemaker"), model_name, request.model_version)
                if request.model_version is not None else model_pin.live_pin())
         parts = plan_parts(store, request.files, request.part_bytes)
@@ -59,7 +66,7 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("planned", extra={"job_id": spec.job_id, "files": len(request.files), "parts": len(parts),
                                   "model": pin.source})
     return {"spec": msgspec.to_builtins(spec), "manifest_key": manifest_key, "bucket": bucket,
-            "parts": len(parts), "files": len(request.files)}
+            "parts": len(parts), "files": len(request.files), "skipped": ""}
 
 
 def score_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from batch_scoring.planner import InputFile, PlanError, skipped
-from batch_scoring.store import Store
+from batch_scoring.store import Store, StoreError
 from contracts import names
 from contracts.batch_job import OUTPUT_FORMATS
 from contracts.s3_uri import split_s3_uri
@@ -32,6 +33,7 @@ class JobRequest:
     model_version: int | None
     output_format: str
     part_bytes: int
+    skipped: str = ""  # why there is nothing to score (a marker file landed), else ""
 
 
 def read_request(doc: Any, *, model_name: str, bucket: str, store: Store, execution_name: str,
@@ -54,6 +56,9 @@ def read_request(doc: Any, *, model_name: str, bucket: str, store: Store, execut
     root = names.batch_input_prefix(model_name)
     if doc.get("object_key"):
         job_id, files, scope = _landed(doc["object_key"], root, store)
+        if not files:
+            return JobRequest(job_id, [], scope, None, output_format, part_mb << 20,
+                              skipped=f"{doc['object_key']} is a marker or scratch file, not input")
     else:
         job_id = str(doc.get("job_id") or execution_name)
         if not _JOB_ID.match(job_id):
@@ -68,9 +73,17 @@ def _landed(key: Any, root: str, store: Store) -> tuple[str, list[InputFile], st
     if not isinstance(key, str) or not key.startswith(root) or key.count("/") < root.count("/") + 1:
         raise PlanError(f"object_key {key!r}: a landed file must be under {root}<job>/")
     job_id, name = key[len(root):].split("/", 1)
-    if skipped(name):
-        raise PlanError(f"{key}: a marker or hidden file, not input")
-    return job_id, [InputFile(key, name, store.size(key))], name
+    if skipped(name):  # e.g. a writer's _temporary/ file: the job starts when the real file lands
+        return job_id, [], name
+    try:
+        size = store.size(key)
+    except StoreError:
+        # S3's notifications URL-encode keys; EventBridge's are plain, but a key given by hand may be either.
+        decoded = unquote_plus(key)
+        if decoded == key:
+            raise
+        return _landed(decoded, root, store)
+    return job_id, [InputFile(key, name, size)], name
 
 
 def _folder(root: str, job_id: str, store: Store) -> list[InputFile]:

@@ -33,9 +33,8 @@ class InputFile:
 
 
 def skipped(name: str) -> bool:
-    """Markers and hidden files beside the data (_SUCCESS, .keep) are not input."""
-    base = name.rsplit("/", 1)[-1]
-    return base.startswith(("_", ".")) or not base
+    """Markers, hidden files and writers' scratch folders (_SUCCESS, .keep, _temporary/…) are not input."""
+    return not name.rsplit("/", 1)[-1] or any(part.startswith(("_", ".")) for part in name.split("/"))
 
 
 def plan_parts(store: Store, files: Iterable[InputFile], part_bytes: int) -> list[Part]:

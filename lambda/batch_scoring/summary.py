@@ -18,10 +18,17 @@ def utc_stamp() -> str:
 
 
 def part_results(store: Store, spec: JobSpec, parts: list[Part]) -> dict[tuple[str, int], PartResult | None]:
-    """Each part's stats, None for a part that has none (its child failed for good)."""
+    """Each part's stats, None for a part that has none (its child failed for good).
+
+    The stats folders are listed and only what is there is read: the summary function may list its
+    prefix, and without ListBucket on the whole bucket S3 answers a missing key with 403, not 404.
+    """
+    present = {key for name in sorted({p.name for p in parts})
+               for key, _ in store.list(f"{names.batch_scope_prefix(spec.output_prefix, name)}{names.BATCH_PART_STATS}")}
     found: dict[tuple[str, int], PartResult | None] = {}
     for part in parts:
-        data = store.get(names.batch_part_stats_key(spec.output_prefix, part.name, part.index))
+        key = names.batch_part_stats_key(spec.output_prefix, part.name, part.index)
+        data = store.get(key) if key in present else None
         result = msgspec.json.decode(data, type=PartResult) if data is not None else None
         if result is not None and result.model_sha256 != spec.model.sha256:
             result = None  # left by a run with another model: this run did not score the part

@@ -8,10 +8,10 @@ from typing import Any
 import boto3
 import msgspec
 import pytest
-from moto import mock_aws
-
 from batch_scoring import model_pin
 from batch_scoring.planner import PlanError
+from moto import mock_aws
+
 from contracts import artifact, names
 from contracts.batch_job import OutputRow
 from tests.batch_scoring.batch_helpers import csv_text, feature_names
@@ -158,13 +158,19 @@ def test_a_tampered_pin_is_refused_where_parts_are_scored(aws, breast_cancer_dir
     ({"job_id": "j", "objects": ["s3://other/x.csv"]}, "not in the data bucket"),
     ({"job_id": "j", "objects": ["models/x.csv"]}, "outside batch/breast-cancer/input/ and datasets/"),
     ({"object_key": "batch/breast-cancer/input/x.csv"}, "a landed file must be under"),
-    ({"object_key": "batch/breast-cancer/input/j/_SUCCESS"}, "a marker or hidden file"),
     ({"job_id": "j", "objects": ["datasets/breast-cancer/missing.csv"]}, "cannot read s3://data-bucket/datasets"),
 ])
 def test_bad_job_requests_name_the_problem(aws, execution_input: dict, message: str) -> None:
     _, app = aws
     with pytest.raises(PlanError, match=message.replace("(", r"\(").replace("/", "/")):
         app.plan_handler({"input": execution_input, "execution_name": "e"}, None)
+
+
+def test_a_landed_marker_or_scratch_file_is_nothing_to_score(aws) -> None:
+    _, app = aws
+    for key in ("batch/breast-cancer/input/j/_SUCCESS", "batch/breast-cancer/input/j/_temporary/0/part-0.csv"):
+        plan = app.plan_handler({"input": {"object_key": key}, "execution_name": "e"}, None)
+        assert plan["parts"] == 0 and plan["skipped"] == f"{key} is a marker or scratch file, not input"
 
 
 def test_no_live_model_and_no_version_is_a_clear_plan_error(aws, monkeypatch: pytest.MonkeyPatch,
@@ -191,3 +197,11 @@ def test_a_capture_sample_lands_beside_live_traffic(aws, monkeypatch: pytest.Mon
     assert 120 < len(records) < 280
     assert {r.request_id for r in records} == {"batch:job"} and records[0].model_version == "4"
     assert set(records[0].features) == set(feature_names(breast_cancer_dir))
+
+
+def test_a_url_encoded_key_is_found(aws, breast_cancer_dir: Path) -> None:
+    s3, app = aws
+    put_input(s3, "job 1", "day one.csv", rows(5, breast_cancer_dir))
+    plan = app.plan_handler({"input": {"object_key": "batch/breast-cancer/input/job+1/day+one.csv"}, "execution_name": "e"},
+                            None)
+    assert plan["files"] == 1 and plan["spec"]["job_id"] == "job 1"

@@ -6,7 +6,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from batch_scoring.part_reader import part_chunks
 from batch_scoring.planner import InputFile, PlanError, plan_parts, skipped
 from batch_scoring.store import LocalStore
@@ -76,4 +75,5 @@ def test_unknown_type_and_headerless_csv_are_refused_by_name(tmp_path: Path) -> 
 
 def test_markers_and_hidden_files_are_not_input() -> None:
     assert skipped("_SUCCESS") and skipped("day/.keep") and skipped("day/_manifest.json") and skipped("day/")
+    assert skipped("_temporary/0/task/part-0.csv")
     assert not skipped("day/part-1.csv")

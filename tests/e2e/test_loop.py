@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.loop import DRIFTED_FEATURES, SEGMENT_ROWS
+from demo.local_batch import ITEMS_PER_CHILD
+from demo.loop import BATCH_JOB, BATCH_ROWS, DRIFTED_FEATURES, SEGMENT_ROWS
 
 MALFORMED_PER_SEGMENT = 8
 
@@ -91,3 +92,15 @@ def test_the_summary_names_versions_latency_verdict_and_reports(loop):
     out = loop["stdout"]
     for text in ("model versions in the registry:", "latency p50", "status drift", "HTML drift page", "whole loop:"):
         assert text in out
+
+
+def test_an_uploaded_file_is_scored_by_a_batch_job_with_the_live_model(loop):
+    batch = loop["batch"]
+    assert batch["matched"] and batch["object_key"] == f"batch/breast-cancer/input/{BATCH_JOB}/customers.csv"
+    plan, summary = batch["plan"], batch["summary"]
+    assert plan["parts"] > 1 and batch["children"] == -(-plan["parts"] // ITEMS_PER_CHILD)
+    assert summary["status"] == "completed_with_errors"
+    assert summary["rows"] == BATCH_ROWS == summary["scored"] + summary["errors"] and summary["errors"] == 3
+    assert summary["model"]["sha256"] == loop["live"]["sha256"] and summary["model"]["version"] == str(loop["live"]["version"])
+    assert summary["errors_files"] and batch["metrics_published"] >= 4
+    assert f"batch job {BATCH_JOB}: completed_with_errors" in loop["stdout"]

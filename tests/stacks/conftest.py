@@ -34,7 +34,17 @@ VARIANT = {
     "model_version": "3",
     "model_data_url": "s3://artifacts-bucket/models/breast-cancer/run-7/job/output/model.tar.gz",
     "model_sha256": "ab" * 32,
+    # Batch scoring: every setting off its default (capture on, the upload trigger off).
+    "batch_max_concurrency": "250",
+    "batch_items_per_child": "4",
+    "batch_part_mb": "16",
+    "batch_tolerated_failure_percent": "12.5",
+    "batch_output_format": "csv",
+    "batch_capture_sample_rate": "0.05",
+    "batch_memory_mb": "8192",
+    "batch_trigger_on_upload": "false",
 }
+TEMPLATES = ("storage", "training", "serving", "monitoring", "batch")
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class Synthesized:
     training: Template
     serving: Template
     monitoring: Template
+    batch: Template
     assembly: cdk.cx_api.CloudAssembly
 
 
@@ -55,8 +66,7 @@ def synthesize(overrides: dict[str, str], outdir: Path) -> Synthesized:
     app = cdk.App(context=context, outdir=str(outdir))
     config = Config.from_context(app.node.try_get_context)
     stacks = build_stacks(app, config)
-    templates = {name: Template.from_stack(getattr(stacks, name))
-                 for name in ("storage", "training", "serving", "monitoring")}
+    templates = {name: Template.from_stack(getattr(stacks, name)) for name in TEMPLATES}
     return Synthesized(app=app, config=config, stacks=stacks, assembly=app.synth(), **templates)
 
 

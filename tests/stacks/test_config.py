@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stacks.config import Config, ConfigError, markdown_table
+from stacks.config import BATCH_OUTPUT_FORMATS, Config, ConfigError, markdown_table
 from tests.stacks.stack_helpers import REPO
 
 
@@ -69,6 +69,21 @@ def test_training_data_key_follows_the_model_name_unless_set():
     ("model_data_url", "https://example.com/model.tar.gz", "s3://"),
     ("model_package_arn", "model-3", "model package ARN"),
     ("error_rate_alarm_percent", "0", "(0, 100]"),
+    ("batch_max_concurrency", "0", "between 1 and 10000"),
+    ("batch_max_concurrency", "10001", "between 1 and 10000"),
+    ("batch_items_per_child", "0", "between 1 and 100"),
+    ("batch_items_per_child", "101", "between 1 and 100"),
+    ("batch_part_mb", "0", "between 1 and 1024"),
+    ("batch_part_mb", "2048", "between 1 and 1024"),
+    ("batch_part_mb", "1.5", "expected an integer"),
+    ("batch_tolerated_failure_percent", "-1", "between 0 and 100"),
+    ("batch_tolerated_failure_percent", "100.5", "between 0 and 100"),
+    ("batch_output_format", "parquet", "jsonl, csv"),
+    ("batch_capture_sample_rate", "1.5", "between 0 and 1"),
+    ("batch_capture_sample_rate", "-0.1", "between 0 and 1"),
+    ("batch_memory_mb", "64", "between 128 and 10240"),
+    ("batch_memory_mb", "20000", "between 128 and 10240"),
+    ("batch_trigger_on_upload", "sometimes", "expected true or false"),
 ])
 def test_bad_values_are_rejected_naming_the_key(key, value, message):
     with pytest.raises(ConfigError, match=rf"'{key}'.*{_escape(message)}"):
@@ -105,6 +120,23 @@ def test_reserved_concurrency_leaves_room_for_provisioned():
 ])
 def test_the_drift_alarm_period_follows_the_schedule(schedule, minutes):
     assert from_context({"drift_schedule": schedule}).drift_period_minutes == minutes
+
+
+def test_batch_defaults_and_command_line_values():
+    config = Config()
+    assert (config.batch_max_concurrency, config.batch_items_per_child, config.batch_part_mb) == (100, 1, 64)
+    assert (config.batch_tolerated_failure_percent, config.batch_capture_sample_rate) == (0.0, 0.0)
+    assert (config.batch_output_format, config.batch_memory_mb, config.batch_trigger_on_upload) == ("jsonl", 4096, True)
+    config = from_context({"batch_tolerated_failure_percent": "2.5", "batch_trigger_on_upload": "false",
+                           "batch_output_format": "csv", "batch_max_concurrency": "10000"})
+    assert config.batch_tolerated_failure_percent == 2.5 and config.batch_trigger_on_upload is False
+    assert config.batch_output_format == "csv" and config.batch_max_concurrency == 10000
+
+
+def test_batch_output_formats_are_the_contracts():
+    from contracts.batch_job import OUTPUT_FORMATS
+
+    assert BATCH_OUTPUT_FORMATS == OUTPUT_FORMATS
 
 
 def test_configuration_reference_is_in_sync_with_the_fields():

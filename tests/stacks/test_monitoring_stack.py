@@ -95,9 +95,19 @@ def test_api_and_lambda_alarms_use_the_configured_thresholds(alarms):
     assert alarm(alarms, "DriftCheckErrors")["MetricName"] == "Errors"
 
 
+def test_a_failed_batch_job_alarms(default_app, alarms):
+    batch = alarm(alarms, "BatchJobFailed")
+    assert (batch["Namespace"], batch["MetricName"], batch["Statistic"]) == ("AWS/States", "ExecutionsFailed", "Sum")
+    assert batch["Threshold"] == 1 and batch["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert batch["Period"] == 300 and batch["EvaluationPeriods"] == 1
+    (dimension,) = batch["Dimensions"]
+    assert dimension["Name"] == "StateMachineArn"
+    assert default_app.stacks.batch.stack_name in json.dumps(dimension["Value"])  # the batch stack's state machine
+
+
 def test_every_alarm_notifies_the_encrypted_topic(default_app, alarms):
     topic_id = next(iter(resources(default_app.monitoring, "AWS::SNS::Topic")))
-    assert len(alarms) == 8
+    assert len(alarms) == 9
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": topic_id}]
     assert "KmsMasterKeyId" in only(default_app.monitoring, "AWS::SNS::Topic")
@@ -122,6 +132,18 @@ def test_dashboard_shows_traffic_latency_errors_predictions_drift_and_training(d
     latency = next(w for w in widgets if w["properties"].get("title") == "API latency (ms)")
     stats = {m[-1].get("stat") for m in latency["properties"]["metrics"] if isinstance(m[-1], dict)}
     assert {"p50", "p95", "p99"} <= stats
+
+
+def test_dashboard_shows_batch_jobs_rows_and_duration(default_app):
+    widgets = dashboard_body(default_app.monitoring)["widgets"]
+    by_title = {w["properties"].get("title"): w for w in widgets}
+    assert {"Batch jobs", "Batch rows scored and refused", "Batch job duration"} <= set(by_title)
+    jobs = json.dumps(by_title["Batch jobs"])
+    assert all(f'"{m}"' in jobs for m in ("ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed"))
+    rows = json.dumps(by_title["Batch rows scored and refused"])
+    for metric in (metric_names.BATCH_ROWS, metric_names.BATCH_ROW_ERRORS, metric_names.BATCH_PARTS_FAILED):
+        assert f'MetricName=\\"{metric}\\" {metric_names.DIM_MODEL_NAME}=\\"breast-cancer\\"' in rows, metric
+    assert f'MetricName=\\"{metric_names.BATCH_DURATION}\\"' in json.dumps(by_title["Batch job duration"])
 
 
 def test_no_retraining_rule_unless_configured(default_app):

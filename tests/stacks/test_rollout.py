@@ -19,7 +19,9 @@ from training import registry
 MODEL = "breast-cancer"
 BUCKET = "artifacts-bucket"
 SERVING = names.stack_name(names.DEFAULT_PROJECT, names.SERVING)
-STACKS = [SERVING, names.stack_name(names.DEFAULT_PROJECT, names.MONITORING)]
+# What a promotion deploys, in this order: the inference function, the drift check, batch scoring's default model.
+STACKS = [SERVING, names.stack_name(names.DEFAULT_PROJECT, names.MONITORING),
+          names.stack_name(names.DEFAULT_PROJECT, names.BATCH_SCORING)]
 
 
 class FakeCdk:
@@ -70,6 +72,7 @@ def test_deploy_command_names_the_stacks_and_passes_the_registry_entry():
                                     approval_status="Approved", model_data_url="s3://b/m/model.tar.gz", sha256="ab" * 32, metrics={})
     assert promote.deploy_command(STACKS, promote.model_context(version)) == [
         "node_modules/.bin/cdk", "deploy", "serverless-mlops-serving", "serverless-mlops-monitoring",
+        "serverless-mlops-batch",
         "-c", "model_package_arn=arn:aws:sagemaker:us-east-1:123456789012:model-package/breast-cancer/3",
         "-c", "model_version=3", "-c", "model_data_url=s3://b/m/model.tar.gz", "-c", f"model_sha256={'ab' * 32}",
         "--require-approval", "never",
@@ -84,7 +87,7 @@ def test_promote_deploys_and_records_the_version(aws, capsys):
     cdk = FakeCdk()
     assert promote.main(["promote", "--model-name", MODEL, "--version", "2"], clients=aws, runner=cdk) == 0
     (command,) = cdk.commands
-    assert command[2:4] == STACKS
+    assert command[2:2 + len(STACKS)] == STACKS
     context = _context(command)
     assert context["model_version"] == "2" and context["model_sha256"] == registry.resolve(aws.sagemaker, MODEL, 2).sha256
     assert context["model_data_url"] == f"s3://{BUCKET}/models/{MODEL}/run-2/output/model.tar.gz"
@@ -257,7 +260,8 @@ def test_rollout_names_are_the_ones_the_app_builds(synthesized, request):
     """The stacks the CLI deploys, the outputs it reads and the alias it inspects exist under those names."""
     app = request.getfixturevalue(synthesized)
     assert promote.stack_names(app.config.project_name) == [app.stacks.serving.stack_name,
-                                                            app.stacks.monitoring.stack_name]
+                                                            app.stacks.monitoring.stack_name,
+                                                            app.stacks.batch.stack_name]
     outputs = app.serving.find_outputs("*")
     for output in (Output.FUNCTION_NAME, Output.DEPLOYMENT_APPLICATION, Output.DEPLOYMENT_GROUP):
         assert output in outputs

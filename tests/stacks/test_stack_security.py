@@ -5,6 +5,7 @@ import aws_cdk as cdk
 import pytest
 from cdk_nag import AwsSolutionsChecks
 
+from tests.stacks.conftest import TEMPLATES
 from tests.stacks.stack_helpers import as_list, policy_statements, resources
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ ANY_RESOURCE_ACTIONS = {
 
 
 def templates(app):
-    return {"storage": app.storage, "training": app.training, "serving": app.serving, "monitoring": app.monitoring}
+    return {name: getattr(app, name) for name in TEMPLATES}
 
 
 @pytest.mark.parametrize("which", ["default_app", "variant_app"])

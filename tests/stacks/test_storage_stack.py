@@ -95,7 +95,8 @@ def test_image_context_holds_only_what_the_dockerignore_allows(default_app):
     source = next(iter(json.loads(manifest.read_text())["dockerImages"].values()))["source"]
     context = Path(default_app.assembly.directory) / source["directory"]
     files = {p.relative_to(context).as_posix() for p in context.rglob("*") if p.is_file()}
-    allowed_roots = ("contracts/", "training/", "lambda/inference/", "lambda/drift_check/", "lambda/pipeline/")
+    allowed_roots = ("contracts/", "training/", "lambda/inference/", "lambda/drift_check/", "lambda/pipeline/",
+                     "lambda/batch_scoring/")
     allowed_files = {"Dockerfile", ".dockerignore", "lambda/requirements-image.lock", "stacks/image_deps.py",
                      "lambda/entrypoint.sh"}
     strays = {f for f in files if f not in allowed_files and not f.startswith(allowed_roots)}
@@ -114,5 +115,5 @@ def test_dockerfile_dispatches_with_the_entry_script_and_serves_by_default():
 
 
 def test_storage_buckets_are_not_created_in_other_stacks(default_app):
-    for template in (default_app.training, default_app.serving, default_app.monitoring):
+    for template in (default_app.training, default_app.serving, default_app.monitoring, default_app.batch):
         assert not resources(template, "AWS::S3::Bucket")
