@@ -14,7 +14,7 @@ help:
 	@echo "make test         synth + cfn-lint + the test suite"
 	@echo "make synth        cdk synth into cdk.out/ with cdk-nag AwsSolutions"
 	@echo "make lint         hadolint, ruff, cfn-lint"
-	@echo "make bench        serving and drift benchmarks"
+	@echo "make bench        serving, drift and batch benchmarks"
 	@echo "make image-check  check the image lock meets lambda/requirements.txt, is complete, fits the budget (no re-resolve)"
 	@echo "make lock         uv-lock lambda/requirements.txt for linux x86_64 / cp312 (UPGRADE=1: newest), then image-check"
 	@echo "make deploy       deploy every stack to AWS, keeping the live model"

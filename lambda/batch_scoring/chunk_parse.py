@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from inference.input_rules import RowRules
 
 _decode = msgspec.json.decode
 ABSENT = object()  # a feature the row does not have (JSON Lines)
+_PARSER_ROW = re.compile(r"at row (\d+)")  # where numpy's parser says it stopped (a hint, never trusted)
+FAST_RETRY_LINES = 512  # below this, a block the fast path refuses goes to the csv module whole
 
 
 class FileError(Exception):
@@ -42,11 +45,32 @@ class Chunk:
     ids: list[str] | None  # from the id column, else None
     unreadable: dict[int, str] = field(default_factory=dict)  # row position → why it cannot be read
     suspect: np.ndarray | None = None  # bool per row: check with the serving rules
-    raw: Callable[[int], dict[str, Any]] | None = None  # row position → its features as sent (for those checks)
+    # Row position → its features as sent, for those checks (None: read them from the columns).
+    raw: Callable[[int], dict[str, Any] | None] | None = None
     matrix: np.ndarray | None = None  # the columns side by side, when the parser made them so (numeric CSV)
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    @classmethod
+    def concat(cls, chunks: list[Chunk]) -> Chunk:
+        """Consecutive chunks of one file as one (positions of the later ones shifted)."""
+        offsets = np.cumsum([0] + [len(c) for c in chunks])
+        unreadable = {int(offset) + pos: why for c, offset in zip(chunks, offsets) for pos, why in c.unreadable.items()}
+        suspect = None
+        if any(c.suspect is not None for c in chunks):
+            suspect = np.concatenate([c.suspect if c.suspect is not None else np.zeros(len(c), dtype=bool) for c in chunks])
+        matrix = np.concatenate([c.matrix for c in chunks]) if all(c.matrix is not None for c in chunks) else None
+
+        def raw(pos: int) -> dict[str, Any] | None:
+            k = int(np.searchsorted(offsets, pos, side="right")) - 1
+            return chunks[k].raw(pos - int(offsets[k])) if chunks[k].raw is not None else None
+
+        return cls(numbers=np.concatenate([c.numbers for c in chunks]),
+                   columns=[np.concatenate(parts) for parts in zip(*(c.columns for c in chunks))],
+                   ids=None if chunks[0].ids is None else [i for c in chunks for i in c.ids],
+                   unreadable=unreadable, suspect=suspect,
+                   raw=raw if any(c.raw is not None for c in chunks) else None, matrix=matrix)
 
 
 def _present(first_row: int, lines: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
@@ -81,50 +105,65 @@ class CsvParser:
         self.every_column = self.feature_idx == list(range(self.width))  # nothing to skip: no usecols
 
     def parse(self, first_row: int, block: bytes, lines: int) -> Chunk:
-        """The rows of a block of `lines` lines (see part_reader.part_chunks)."""
+        """The rows of a block of `lines` lines (see part_reader.part_chunks).
+
+        A block the fast path refuses (a malformed row, a quoted field) is cut around the row the
+        parser named (else in halves) and the pieces tried again, so a stray bad row costs the csv
+        module only the few lines around it.
+        """
         if self.numeric_only and block[:1] != b"\n" and block[-1:] != b"\n" and b"\n\n" not in block:
-            fast = self._fast(np.arange(first_row, first_row + lines), block, lines)
+            fast, bad_row = self._fast(np.arange(first_row, first_row + lines), block, lines)
             if fast is not None:
                 return fast
+            if lines > FAST_RETRY_LINES:
+                # The parser's row number may count from 0 or 1: the three lines around it go to the csv module.
+                near = [bad_row - 1, bad_row + 2] if bad_row is not None else [lines // 2]
+                cuts = [min(max(1, cut), lines - 1) for cut in near]
+                bounds = [0, *sorted(set(cuts)), lines]
+                starts = np.concatenate([[0], np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + 1])
+                ends = [*(starts[1:] - 1).tolist(), len(block)]
+                return Chunk.concat([self.parse(first_row + lo, block[starts[lo]:ends[hi - 1]], hi - lo)
+                                     for lo, hi in zip(bounds, bounds[1:]) if hi > lo])
         numbers, kept = _present(first_row, block.split(b"\n"))
         if not kept:
             return Chunk(numbers, [np.empty(0) for _ in self.feature_idx], [] if self.id_idx is not None else None)
         return self._general(numbers, kept)
 
-    def _fast(self, numbers: np.ndarray, text: bytes, lines: int) -> Chunk | None:
-        """Plain numeric rows through numpy's C parser; None sends the chunk to the general path.
+    def _fast(self, numbers: np.ndarray, text: bytes, lines: int) -> tuple[Chunk | None, int | None]:
+        """Plain numeric rows through numpy's C parser: the chunk, or None and the row the parser named.
 
         The parser ignores the columns it is not asked for, and strips a CR before a newline.
         """
         if not self.every_column and text.count(b",") != lines * (self.width - 1):
             # A row with another number of fields, which the parser would not notice in columns it skips:
             # the general path names it. (Reading every column, the parser refuses such a row itself.)
-            return None
-        values = self._loadtxt(text)
+            return None, None
+        values, bad_row = self._loadtxt(text)
         if values is None and (b",," in text or b",\n" in text or b"\n," in text or text[:1] == b"," or text[-1:] == b","):
             # Empty fields are missing values: NaN for the C parser (replaced twice for ",,,").
-            text = text.replace(b",,", b",nan,").replace(b",,", b",nan,").replace(b"\n,", b"\nnan,").replace(b",\n", b",nan\n")
-            values = self._loadtxt((b"nan" if text[:1] == b"," else b"") + text + (b"nan" if text[-1:] == b"," else b""))
+            filled = text.replace(b",,", b",nan,").replace(b",,", b",nan,").replace(b"\n,", b"\nnan,").replace(b",\n", b",nan\n")
+            values, bad_row = self._loadtxt((b"nan" if filled[:1] == b"," else b"") + filled + (b"nan" if filled[-1:] == b"," else b""))
         if values is None:
-            return None
+            return None, bad_row
         ids = None
         if self.id_idx is not None:
             if b'"' in text:  # a quoted id: the csv module unquotes it
-                return None
+                return None, None
             k = self.id_idx
             try:
                 ids = [line.split(b",", k + 1)[k].rstrip(b"\r").decode() for line in text.split(b"\n")]
             except UnicodeDecodeError:
-                return None
-        return Chunk(numbers, [values[:, j] for j in range(values.shape[1])], ids, matrix=values)
+                return None, None
+        return Chunk(numbers, [values[:, j] for j in range(values.shape[1])], ids, matrix=values), None
 
-    def _loadtxt(self, text: bytes) -> np.ndarray | None:
+    def _loadtxt(self, text: bytes) -> tuple[np.ndarray | None, int | None]:
         try:
-            return np.loadtxt(io.BytesIO(text), delimiter=",", usecols=None if self.every_column else self.feature_idx,
-                              dtype=np.float64,
-                              ndmin=2, comments=None, encoding=None)
-        except ValueError:
-            return None
+            values = np.loadtxt(io.BytesIO(text), delimiter=",", usecols=None if self.every_column else self.feature_idx,
+                                dtype=np.float64, ndmin=2, comments=None, encoding=None)
+        except ValueError as exc:
+            where = _PARSER_ROW.search(str(exc))
+            return None, int(where.group(1)) if where else None
+        return values, None
 
     def _general(self, numbers: np.ndarray, kept: list[bytes]) -> Chunk:
         unreadable: dict[int, str] = {}

@@ -29,7 +29,7 @@ from contracts.batch_job import OUTPUT_FORMATS, JobSpec, JobSummary, Part, PartR
 EXIT = {"succeeded": 0, "completed_with_errors": 1, "failed": 2}
 LOCAL_PART_MB = 16  # smaller than in AWS: finer progress, and parts for every core
 EXAMPLES = """examples:
-  mlops batch --model-dir .demo/model --input customers.csv --output scored/ --format csv
+  mlops batch --model-dir model/ --input customers.csv --output scored/ --format csv
   mlops batch --model-dir model/ --input exports/ --output scored/ --workers 2
   mlops batch start --job-id nightly-2026-12-01 --wait
   mlops batch start --job-id backfill --objects s3://DATA_BUCKET/datasets/my-model/2025.csv.gz --model-version 3"""

@@ -142,7 +142,8 @@ class ChunkScorer:
         return ok
 
     def _raw(self, chunk: Chunk, pos: int) -> dict[str, Any]:
-        return chunk.raw(pos) if chunk.raw is not None else self.features(chunk, pos)
+        sent = chunk.raw(pos) if chunk.raw is not None else None
+        return sent if sent is not None else self.features(chunk, pos)
 
     def _id(self, chunk: Chunk, file_name: str, pos: int) -> str:
         given = chunk.ids[pos] if chunk.ids is not None else ""

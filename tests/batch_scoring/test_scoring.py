@@ -176,3 +176,23 @@ def test_a_header_without_the_features_fails_the_file(breast_cancer_dir: Path, t
 def test_an_unknown_file_type_is_refused_before_anything_is_scored(breast_cancer_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="notes.txt: unknown file type"):
         score(breast_cancer_dir, tmp_path, {"notes.txt": b"hello"})
+
+
+def test_stray_bad_rows_anywhere_in_big_chunks_cost_only_their_own_rows(breast_cancer_dir: Path, tmp_path: Path) -> None:
+    """Bad rows at random places (first, last, neighbours) in chunks the fast path is cut around: every row accounted."""
+    import random
+
+    names, rows = feature_names(breast_cancer_dir), training_rows(breast_cancer_dir, 300)
+    rng = random.Random(9)
+    text = [[f"k{i}", *rows[i % len(rows)]] for i in range(3000)]
+    bad = sorted({0, 1, 2, 1499, 1500, 2999, *rng.sample(range(3000), 12)})
+    for i in bad:
+        text[i][1 + i % len(names)] = "bad"
+    text[7][0] = ""  # no id: named by file and row
+    data = csv_text(["id", *names], text)
+    summary, out = score(breast_cancer_dir, tmp_path, {"b.csv": data})  # one chunk: the cuts happen inside it
+    assert (summary.rows, summary.errors, summary.scored) == (3000, len(bad), 3000 - len(bad))
+    assert sorted(e.row for e in errors(out / "b.csv")) == [i + 1 for i in bad]
+    scored = outputs(out / "b.csv")
+    expected_ids = [f"k{i}" if i != 7 else "b.csv:8" for i in range(3000) if i not in bad]
+    assert [r.id for r in scored] == expected_ids
