@@ -55,6 +55,7 @@ class JobSpec(msgspec.Struct, kw_only=True, frozen=True):
     model: ModelPin
     started_at: str
     capture_sample_rate: float = 0.0
+    run_id: str = ""  # one per execution: a part's stats count only for the run that wrote them
 
 
 class PartResult(msgspec.Struct, kw_only=True):
@@ -71,6 +72,7 @@ class PartResult(msgspec.Struct, kw_only=True):
     captured: int = 0
     model_sha256: str = ""
     error: str | None = None  # the file cannot be scored (e.g. its header lacks a feature): the part failed
+    run_id: str = ""
 
 
 class OutputRow(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

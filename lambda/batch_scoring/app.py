@@ -7,6 +7,7 @@ outputs written where contracts.names puts them for MODEL_NAME.
 """
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,8 @@ def plan_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     spec = JobSpec(job_id=request.job_id, model_name=model_name, output_prefix=output_prefix,
                    scope=names.batch_scope_prefix(output_prefix, request.scope_name),
                    output_format=request.output_format, model=pin, started_at=utc_stamp(),
-                   capture_sample_rate=env.number(Var.BATCH_CAPTURE_SAMPLE_RATE, 0.0, minimum=0.0, maximum=1.0))
+                   capture_sample_rate=env.number(Var.BATCH_CAPTURE_SAMPLE_RATE, 0.0, minimum=0.0, maximum=1.0),
+                   run_id=uuid.uuid4().hex)
     manifest_key = f"{spec.scope}{names.BATCH_MANIFEST}"
     store.put(manifest_key, encode(parts))
     logger.info("planned", extra={"job_id": spec.job_id, "files": len(request.files), "parts": len(parts),

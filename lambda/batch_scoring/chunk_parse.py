@@ -7,8 +7,9 @@ parse, a value of the wrong JSON type) are marked `suspect` and checked by the s
 (inference.validation), which name the problem exactly as the API would.
 
 CSV: the header names the columns; columns that are not features (nor `id`) are ignored; an empty
-field (or NaN) is a missing value. JSON Lines: one object per line, fields that are not features are
-ignored, null is a missing value.
+field (or NaN) is a missing value; a quoted field may not span lines. JSON Lines: one object per
+line (each line decoded on its own), fields that are not features are ignored, null is a missing
+value, NaN/Infinity are read as the API reads them so the same check names them.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ import msgspec
 import numpy as np
 
 from contracts.batch_job import ID_COLUMN
-from inference.input_rules import RowRules
+from inference.decoding import parse_json
+from inference.input_rules import MAX_ABS, RowRules
+from inference.validation import RequestError
 
 _decode = msgspec.json.decode
 ABSENT = object()  # a feature the row does not have (JSON Lines)
@@ -74,11 +77,7 @@ class Chunk:
 
 
 def _present(first_row: int, lines: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
-    """The non-blank lines (without a trailing CR) and their row numbers."""
-    if b"" not in lines and not any(line.endswith(b"\r") for line in (lines[0], lines[-1])):
-        # The common case, without a Python loop over the lines; a stray whitespace-only or CR line
-        # fails the fast parse and comes back through the loop below.
-        return np.arange(first_row, first_row + len(lines)), lines
+    """The non-blank lines (without a trailing CR) and their row numbers; whitespace-only lines are blank."""
     numbers, kept = [], []
     for k, line in enumerate(lines):
         if line.strip():
@@ -92,6 +91,9 @@ class CsvParser:
 
     def __init__(self, rules: RowRules, header: list[str], file_name: str) -> None:
         self.rules = rules
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise FileError(f"{file_name}: the header names {', '.join(map(repr, twice))} more than once")
         where = {name: j for j, name in enumerate(header)}
         missing = [rule.name for rule in rules.features if rule.name not in where]
         if missing:
@@ -145,6 +147,10 @@ class CsvParser:
             values, bad_row = self._loadtxt((b"nan" if filled[:1] == b"," else b"") + filled + (b"nan" if filled[-1:] == b"," else b""))
         if values is None:
             return None, bad_row
+        if values.shape != (lines, len(self.feature_idx)):
+            # Rows that all have the wrong number of fields, or a line the parser skipped (a lone CR):
+            # the general path names each.
+            return None, None
         ids = None
         if self.id_idx is not None:
             if b'"' in text:  # a quoted id: the csv module unquotes it
@@ -170,7 +176,7 @@ class CsvParser:
         rows: list[list[str]] = []
         for pos, line in enumerate(kept):
             try:
-                fields = next(csv.reader([line.decode("utf-8")]))
+                fields = next(csv.reader([line.decode("utf-8")], strict=True))
             except UnicodeDecodeError:
                 unreadable[pos] = "the line is not UTF-8 text"
                 fields = None
@@ -231,16 +237,19 @@ class JsonlParser:
     def parse(self, first_row: int, block: bytes, lines: int) -> Chunk:
         numbers, kept = _present(first_row, block.split(b"\n"))
         unreadable: dict[int, str] = {}
-        try:
-            docs = _decode(b"[" + b",".join(kept) + b"]")
+        try:  # one line, one value: lines are never decoded together, which would let a value span them
+            docs = [_decode(line) for line in kept]
         except msgspec.DecodeError:
             docs = []
             for pos, line in enumerate(kept):
                 try:
                     docs.append(_decode(line))
                 except msgspec.DecodeError as exc:
-                    unreadable[pos] = f"the line is not valid JSON: {exc}"
-                    docs.append({})
+                    try:  # NaN, Infinity, 1e999: read as the API reads them, so the checks name the field
+                        docs.append(parse_json(line))
+                    except RequestError:
+                        unreadable[pos] = f"the line is not valid JSON: {exc}"
+                        docs.append({})
         for pos, doc in enumerate(docs):
             if type(doc) is not dict and pos not in unreadable:
                 unreadable[pos] = f"expected a JSON object per line, got {type(doc).__name__}"
@@ -258,7 +267,12 @@ class JsonlParser:
                 if not kinds <= {float, int, type(None)}:
                     suspect |= np.array([type(v) not in (float, int, type(None)) for v in values])
                     values = [v if type(v) in (float, int) else None for v in values]
-                columns.append(np.array(values, dtype=np.float64))
+                try:
+                    columns.append(np.array(values, dtype=np.float64))
+                except OverflowError:  # an integer beyond any float: the checks say it is out of range
+                    huge = np.array([type(v) is int and abs(v) > MAX_ABS for v in values])
+                    suspect |= huge
+                    columns.append(np.array([None if big else v for v, big in zip(values, huge)], dtype=np.float64))
         ids = None
         if any(ID_COLUMN in row for row in rows):
             ids = [_id_text(row.get(ID_COLUMN)) for row in rows]

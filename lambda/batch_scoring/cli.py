@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -73,13 +74,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     return EXIT[summary.status]
 
 
-def local_files(input_path: Path) -> tuple[LocalStore, list[InputFile]]:
+def local_files(input_path: Path, output: Path) -> tuple[LocalStore, list[InputFile]]:
+    """The input files; an output folder inside the input folder is not input (a re-run would score its outputs)."""
     if input_path.is_file():
         return LocalStore(input_path.parent), [InputFile(input_path.name, input_path.name, input_path.stat().st_size)]
     if not input_path.is_dir():
         raise PlanError(f"{input_path}: no such file or folder")
     store = LocalStore(input_path)
-    files = [InputFile(key, key, size) for key, size in store.list("") if not skipped(key)]
+    files = [InputFile(key, key, size) for key, size in store.list("")
+             if not skipped(key) and not (input_path / key).is_relative_to(output)]
     if not files:
         raise PlanError(f"{input_path}: no input files")
     return store, files
@@ -89,12 +92,15 @@ def run_local(model_dir: Path, input_path: Path, output: Path, *, output_format:
               job_id: str, progress: bool) -> JobSummary:
     from batch_scoring.summary import summarize
 
+    if output.exists() and not output.is_dir():
+        raise PlanError(f"--output {output}: exists and is not a folder")
     pin = model_pin.directory_pin(model_dir)
-    source, files = local_files(input_path)
+    source, files = local_files(input_path, output)
     parts = plan_parts(source, files, part_bytes)
     output.mkdir(parents=True, exist_ok=True)
     spec = JobSpec(job_id=job_id, model_name=model_pin.load(pin, output).artifact.metadata.model_name,
-                   output_prefix="", scope="", output_format=output_format, model=pin, started_at=utc_stamp())
+                   output_prefix="", scope="", output_format=output_format, model=pin, started_at=utc_stamp(),
+                   run_id=uuid.uuid4().hex)
     bar = Progress(sum(p.end - p.start for p in parts), enabled=progress)
     jobs = [(str(input_path if input_path.is_dir() else input_path.parent), str(output), part, spec) for part in parts]
     if workers == 1 or len(parts) == 1:

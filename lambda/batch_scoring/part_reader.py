@@ -6,12 +6,15 @@ streamed, so memory stays bounded by the chunk, not the file.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import BinaryIO
 
+from batch_scoring.chunk_parse import FileError
 from batch_scoring.store import Store
 from contracts.batch_job import Part
 
 CHUNK_BYTES = 8 << 20  # text scored at once (~30,000 rows of 30 numbers): vectorised calls, bounded memory
-EXTEND_BLOCK = 1 << 16  # read this much more at a time to finish the range's last line
+EXTEND_BLOCK = 1 << 16
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark some exporters put first  # read this much more at a time to finish the range's last line
 
 
 def part_chunks(store: Store, part: Part, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes, int]]:
@@ -22,9 +25,10 @@ def part_chunks(store: Store, part: Part, chunk_bytes: int = CHUNK_BYTES) -> Ite
     Blank lines stay in the blocks so row numbers stay exact; the parsers skip them.
     """
     blocks = _stream_blocks(store, part, chunk_bytes) if part.compressed else iter([_range_text(store, part)])
-    row, header = part.first_row, part.start == 0 and part.format == "csv"
+    row, header, first = part.first_row, part.start == 0 and part.format == "csv", part.start == 0
     for data in blocks:
-        pos = 0
+        pos = len(BOM) if first and data.startswith(BOM) else 0
+        first = False
         if header:
             pos, header = data.find(b"\n") + 1 if b"\n" in data else len(data), False
         while pos < len(data):
@@ -62,7 +66,7 @@ def _stream_blocks(store: Store, part: Part, chunk_bytes: int) -> Iterator[bytes
 
     with store.open_stream(part.key) as raw, igzip.IGzipFile(fileobj=raw) as stream:
         rest = b""
-        while block := stream.read(chunk_bytes):
+        while block := _read(stream, chunk_bytes, part.name):
             data = rest + block
             cut = data.rfind(b"\n") + 1
             if cut:
@@ -70,3 +74,12 @@ def _stream_blocks(store: Store, part: Part, chunk_bytes: int) -> Iterator[bytes
             rest = data[cut:]
         if rest:
             yield rest
+
+
+def _read(stream: BinaryIO, size: int, name: str) -> bytes:
+    from isal.isal_zlib import error as ZlibError
+
+    try:
+        return stream.read(size)
+    except (OSError, EOFError, ZlibError) as exc:  # truncated or corrupt: the file, not a passing fault
+        raise FileError(f"{name}: not a readable gzip file ({exc})") from exc

@@ -36,17 +36,19 @@ def score_part(source: Store, sink: Store, part: Part, spec: JobSpec, model: Loa
     scorer = ChunkScorer(model.artifact, model.runtime, model_version=spec.model.version,
                          output_format=spec.output_format)
     result = PartResult(name=part.name, index=part.index, rows=0, scored=0, errors=0, output_key=output_key,
-                        errors_key=None, seconds=0.0, model_sha256=spec.model.sha256)
+                        errors_key=None, seconds=0.0, model_sha256=spec.model.sha256, run_id=spec.run_id)
     workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="part-") as tmp:
         out_path, err_path = Path(tmp) / "out", Path(tmp) / "errors"
         captured: list[bytes] = []
         try:
-            parser = (CsvParser(scorer.rules, part.header or [], part.name) if part.format == "csv"
-                      else JsonlParser(scorer.rules))
+            parser: CsvParser | JsonlParser | None = None  # made at the first rows: an empty file has no header
             with out_path.open("wb") as out, err_path.open("wb") as err:
                 out.write(scorer.writer.header())
                 for first_row, block, lines in part_chunks(source, part):
+                    if parser is None:
+                        parser = (CsvParser(scorer.rules, part.header or [], part.name) if part.format == "csv"
+                                  else JsonlParser(scorer.rules))
                     chunk = parser.parse(first_row, block, lines)
                     scored = scorer.score(chunk, part.name)
                     out.write(scored.output)
@@ -86,7 +88,7 @@ def _capture_sample(scorer: ChunkScorer, chunk: Chunk, scored: Scored, spec: Job
     for k in chosen.tolist():
         prediction, probability = scorer.prediction(scored.out, k)
         lines.append(record_line(time=now, request_id=request_id, model_name=spec.model_name,
-                                 model_version=spec.model.version, features=scorer.features(chunk, int(scored.accepted[k])),
+                                 model_version=spec.model.version, features=scored.checked.get(int(scored.accepted[k])) or scorer.features(chunk, int(scored.accepted[k])),
                                  prediction=prediction, probability=probability))
     return lines
 

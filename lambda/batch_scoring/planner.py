@@ -4,7 +4,7 @@ A part holds the rows whose first byte lies in its range, so a child reads its r
 of its last line and skips the start of its first one (a row is never split or read twice). Row
 numbers stay exact across parts: the planner counts the newlines before each boundary, reading the
 file once in parallel ranged reads. A gzip file cannot be read from the middle: it is one part.
-Quoted CSV fields spanning lines would defeat the newline split: give such files gzipped.
+Every line is a row, so a quoted CSV field may not span lines (chunk_parse refuses the unclosed quote).
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def plan_parts(store: Store, files: Iterable[InputFile], part_bytes: int) -> lis
             raise PlanError(f"{f.name}: unknown file type; name input files {known}")
         fmt, compressed = kind
         try:
-            header = _csv_header(store, f, compressed) if fmt == "csv" else None
+            header = _csv_header(store, f, compressed) if fmt == "csv" and f.size else None  # empty: no rows
             if compressed or f.size <= part_bytes:
                 parts.append(Part(key=f.key, name=f.name, index=0, start=0, end=f.size, size=f.size, first_row=1,
                                   format=fmt, compressed=compressed, header=header))
@@ -62,15 +62,19 @@ def plan_parts(store: Store, files: Iterable[InputFile], part_bytes: int) -> lis
     return parts
 
 
-def _csv_header(store: Store, f: InputFile, compressed: bool) -> list[str]:
+def _csv_header(store: Store, f: InputFile, compressed: bool) -> list[str] | None:
+    """The CSV's columns; None for a file with nothing in it (no rows to score)."""
     if compressed:
         from isal import igzip
+        from isal.isal_zlib import error as ZlibError
 
         with store.open_stream(f.key) as raw, igzip.IGzipFile(fileobj=raw) as stream:
             try:
                 head = stream.readline(HEADER_PROBE)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, ZlibError) as exc:
                 raise PlanError(f"{f.name}: not a readable gzip file ({exc})") from exc
+        if not head:
+            return None
     else:
         head = store.read_range(f.key, 0, min(f.size, HEADER_PROBE)).split(b"\n", 1)[0]
     try:

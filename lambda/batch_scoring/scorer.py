@@ -37,6 +37,7 @@ class Scored:
     scored: int
     accepted: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))  # positions in the chunk
     out: Output | None = None  # the model's output for the accepted rows
+    checked: dict[int, dict[str, Any]] = field(default_factory=dict)  # rows FeatureReader read, as it read them
 
 
 class ChunkScorer:
@@ -62,6 +63,7 @@ class ChunkScorer:
         plain = self._screen(chunk, X)
         problems: dict[int, list[str]] = {pos: [why] for pos, why in chunk.unreadable.items()}
         warnings: dict[int, list[str]] = {}
+        checked: dict[int, dict[str, Any]] = {}
         for pos in np.flatnonzero(~plain):
             pos = int(pos)
             if pos in problems:
@@ -72,6 +74,7 @@ class ChunkScorer:
                 problems[pos] = [f"{'.'.join(map(str, i.loc))}: {i.msg}" if i.loc else i.msg for i in exc.issues]
                 continue
             X[pos] = rows.X[0]
+            checked[pos] = rows.features(0)  # e.g. a category code 3 read as "3"
             if rows.warnings:
                 warnings[pos] = rows.warnings
         accepted = np.array([p for p in range(n) if p not in problems], dtype=np.int64) if problems else np.arange(n)
@@ -89,7 +92,7 @@ class ChunkScorer:
         errors = [_encoder.encode(ErrorRow(file=file_name, row=int(chunk.numbers[pos]), id=self._id(chunk, file_name, pos),
                                            errors=problems[pos])) + b"\n"
                   for pos in sorted(problems)]
-        return Scored(output, errors, n, len(accepted), accepted, out)
+        return Scored(output, errors, n, len(accepted), accepted, out, checked)
 
     def prediction(self, out: Output, k: int) -> tuple[Any, dict[str, float] | None]:
         """Row k of the output as the API answers it: the label (or value) and the class probabilities."""

@@ -143,8 +143,14 @@ class LocalStore:
         shutil.move(str(path), dest)
 
     def delete(self, keys: list[str]) -> None:
+        """Remove the files, and the folders they leave empty (up to the root)."""
         for key in keys:
-            self.path(key).unlink(missing_ok=True)
+            path = self.path(key)
+            path.unlink(missing_ok=True)
+            for folder in path.parents:
+                if folder == self.root or not folder.is_relative_to(self.root) or any(folder.iterdir()):
+                    break
+                folder.rmdir()
 
     def uri(self, key: str) -> str:
         return str(self.path(key))

@@ -30,8 +30,8 @@ def part_results(store: Store, spec: JobSpec, parts: list[Part]) -> dict[tuple[s
         key = names.batch_part_stats_key(spec.output_prefix, part.name, part.index)
         data = store.get(key) if key in present else None
         result = msgspec.json.decode(data, type=PartResult) if data is not None else None
-        if result is not None and result.model_sha256 != spec.model.sha256:
-            result = None  # left by a run with another model: this run did not score the part
+        if result is not None and (result.run_id != spec.run_id or result.model_sha256 != spec.model.sha256):
+            result = None  # left by an earlier run: this run did not score the part
         found[(part.name, part.index)] = result
     return found
 
@@ -39,12 +39,13 @@ def part_results(store: Store, spec: JobSpec, parts: list[Part]) -> dict[tuple[s
 def summarize(store: Store, spec: JobSpec, parts: list[Part], *, failure: str = "") -> JobSummary:
     """Add the parts up, drop outputs no part of this run wrote, write <scope>/_summary.json; failure: the map's error."""
     results = part_results(store, spec, parts)
-    failed = []
+    reasons: dict[tuple[str, str], list[int]] = {}
     for (name, index), result in results.items():
-        if result is None:
-            failed.append(f"{name} part {index}: not scored" + (f" ({failure})" if failure else ""))
-        elif result.error:
-            failed.append(f"{name} part {index}: {result.error}")
+        why = "not scored" + (f" ({failure})" if failure else "") if result is None else result.error
+        if why:
+            reasons.setdefault((name, why), []).append(index)
+    failed = [f"{name} part{'s' if len(indexes) > 1 else ''} {', '.join(map(str, indexes))}: {why}"
+              for (name, why), indexes in reasons.items()]
     done = [r for r in results.values() if r is not None and not r.error]
     if not failed:
         _remove_stale(store, spec, parts, done)
@@ -64,19 +65,36 @@ def summarize(store: Store, spec: JobSpec, parts: list[Part], *, failure: str = 
 
 
 def _remove_stale(store: Store, spec: JobSpec, parts: list[Part], done: list[PartResult]) -> None:
-    """Part and errors files under the scored files' folders that this run did not write (an earlier split)."""
+    """Outputs this run did not write: parts of an earlier split, and, when the run covers the whole job,
+    the outputs of files no longer in its input folder."""
     keep = {r.output_key for r in done} | {r.errors_key for r in done if r.errors_key}
+    files = {p.name for p in parts}
+    indexes = {(p.name, p.index) for p in parts}
+    whole_job = spec.scope == spec.output_prefix
     stale = []
-    for name in sorted({p.name for p in parts}):
-        folder = names.batch_scope_prefix(spec.output_prefix, name)
-        for key, _ in store.list(folder):
-            rest = key[len(folder):]
-            if "/" not in rest and rest.startswith(OUTPUT_FILES) and key not in keep:
+    for key, _ in store.list(spec.scope):
+        name, kind, index = _output_of(key[len(spec.output_prefix):])
+        if name is None:
+            continue  # the job's own summary and manifest
+        if name not in files:
+            if whole_job:  # a file no longer in the job's folder: its outputs go with it
                 stale.append(key)
-        indexes = {p.index for p in parts if p.name == name}
-        stale += [key for key, _ in store.list(folder + names.BATCH_PART_STATS)
-                  if _stats_index(key) not in indexes]
+            continue
+        if (kind == "output" and key not in keep) or (kind == "stats" and (name, index) not in indexes):
+            stale.append(key)
     store.delete(stale)
+
+
+def _output_of(rest: str) -> tuple[str | None, str, int | None]:
+    """(input file, kind, part index) of a key under a job's output prefix; (None, …) for the job's own files."""
+    folder, _, base = rest.rpartition("/")
+    if folder.endswith("/" + names.BATCH_PART_STATS.rstrip("/")) or folder == names.BATCH_PART_STATS.rstrip("/"):
+        return folder.rpartition("/")[0] or None, "stats", _stats_index(base)
+    if not folder:
+        return None, "job", None
+    if base.startswith(OUTPUT_FILES):
+        return folder, "output", None
+    return folder, "summary", None  # a landed file's _summary.json or _manifest.json
 
 
 def _stats_index(key: str) -> int | None:

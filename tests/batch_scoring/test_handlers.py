@@ -205,3 +205,37 @@ def test_a_url_encoded_key_is_found(aws, breast_cancer_dir: Path) -> None:
     plan = app.plan_handler({"input": {"object_key": "batch/breast-cancer/input/job+1/day+one.csv"}, "execution_name": "e"},
                             None)
     assert plan["files"] == 1 and plan["spec"]["job_id"] == "job 1"
+
+
+def test_gzip_json_lines_scored_on_s3_to_csv(aws, breast_cancer_dir: Path) -> None:
+    import csv
+    import gzip
+    import io
+
+    from sklearn.datasets import load_breast_cancer
+
+    s3, app = aws
+    names_ = feature_names(breast_cancer_dir)
+    docs = [dict(zip(names_, map(float, row))) | {"id": f"j{i}"} for i, row in enumerate(load_breast_cancer().data[:500])]
+    docs[10][names_[0]] = "x"
+    body = gzip.compress(b"".join(json.dumps(d).encode() + b"\n" for d in docs))
+    put_input(s3, "gz", "day.jsonl.gz", body)
+    plan, summary = run_job(app, {"job_id": "gz", "format": "csv"})
+    assert plan["parts"] == 1 and summary["status"] == "completed_with_errors"
+    assert (summary["rows"], summary["scored"], summary["errors"]) == (500, 499, 1)
+    output = names.batch_output_prefix(MODEL, "gz")
+    table = list(csv.DictReader(io.StringIO(s3.get_object(
+        Bucket=DATA, Key=names.batch_part_key(output, "day.jsonl.gz", 0, "csv"))["Body"].read().decode())))
+    assert len(table) == 499 and table[0]["id"] == "j0" and "j10" not in {r["id"] for r in table}
+    (error,) = s3.get_object(Bucket=DATA, Key=names.batch_errors_key(output, "day.jsonl.gz", 0))["Body"].read().splitlines()
+    assert json.loads(error) == {"file": "day.jsonl.gz", "row": 11, "id": "j10",
+                                 "errors": [f"{names_[0]}: expected a number, got string"]}
+
+
+def test_a_part_this_run_did_not_score_is_failed_even_with_an_earlier_run_s_stats(aws, breast_cancer_dir: Path) -> None:
+    s3, app = aws
+    put_input(s3, "job", "a.csv", rows(6000, breast_cancer_dir))
+    _, first = run_job(app, {"job_id": "job"})
+    assert first["status"] == "succeeded" and first["parts"] >= 2
+    _, second = run_job(app, {"job_id": "job"}, fail_parts={1})
+    assert second["status"] == "failed" and second["parts_failed"] == ["a.csv part 1: not scored (a child failed)"]
