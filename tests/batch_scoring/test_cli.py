@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_scoring import cli, start
 from botocore.exceptions import ClientError
 
+from batch_scoring import cli, start
 from contracts.names import Output
 from mlops.cli import main as mlops
 from tests.batch_scoring.batch_helpers import csv_text, feature_names

@@ -8,10 +8,10 @@ from typing import Any
 import boto3
 import msgspec
 import pytest
-from batch_scoring import model_pin
-from batch_scoring.planner import PlanError
 from moto import mock_aws
 
+from batch_scoring import model_pin
+from batch_scoring.planner import PlanError
 from contracts import artifact, names
 from contracts.batch_job import OutputRow
 from tests.batch_scoring.batch_helpers import csv_text, feature_names

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from batch_scoring.part_reader import part_chunks
 from batch_scoring.planner import InputFile, PlanError, plan_parts, skipped
 from batch_scoring.store import LocalStore

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from batch_scoring.cli import run_local
 from batch_scoring.planner import PlanError
-
 from contracts.artifact import open_artifact
 from inference.runtime import open_model
 from inference.validation import FeatureReader, RequestError
