@@ -70,6 +70,14 @@ def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, 
                                             for p in ("p50", "p99"))),
     )
     dashboard.add_widgets(
+        # One line per ErrorKind (validation, bad_json, too_large, model_unavailable, internal, …).
+        graph(f"Refused requests by kind ({metric_names.DIM_ERROR_KIND})", expression(
+            "refused", search(metric_names.PREDICTION_ERRORS, "Sum", PERIOD, **by_model))),
+        graph("Capture records sent and dropped",
+              expression("sent", search(metric_names.CAPTURE_SENT, "Sum", PERIOD, **by_model)),
+              right=[expression("dropped", search(metric_names.CAPTURE_DROPPED, "Sum", PERIOD, **by_model))]),
+    )
+    dashboard.add_widgets(
         graph("Drift: drifted feature share and dataset drift",
               expression("drifted share", search(metric_names.DRIFT_SHARE, "Maximum", drift_period, **by_model),
                          drift_period),

@@ -134,6 +134,16 @@ def test_dashboard_shows_traffic_latency_errors_predictions_drift_and_training(d
     assert {"p50", "p95", "p99"} <= stats
 
 
+def test_dashboard_shows_refused_requests_by_kind_and_capture(default_app):
+    """operations.md points at these when a drift alarm may be a broken client."""
+    widgets = dashboard_body(default_app.monitoring)["widgets"]
+    by_title = {w["properties"].get("title"): w for w in widgets}
+    refused = json.dumps(by_title[f"Refused requests by kind ({metric_names.DIM_ERROR_KIND})"])
+    assert f'MetricName=\\"{metric_names.PREDICTION_ERRORS}\\" {metric_names.DIM_MODEL_NAME}=\\"breast-cancer\\"' in refused
+    capture = json.dumps(by_title["Capture records sent and dropped"])
+    assert all(f'MetricName=\\"{m}\\"' in capture for m in (metric_names.CAPTURE_SENT, metric_names.CAPTURE_DROPPED))
+
+
 def test_dashboard_shows_batch_jobs_rows_and_duration(default_app):
     widgets = dashboard_body(default_app.monitoring)["widgets"]
     by_title = {w["properties"].get("title"): w for w in widgets}
