@@ -99,6 +99,7 @@ class Config:
     canary: str = _setting("LambdaCanary10Percent5Minutes", "CodeDeploy configuration that shifts the `live` alias to a new version.")
     capture_sample_rate: float = _setting(1.0, "Share of predictions captured to Firehose, 0 to 1.")
     max_batch: int = _setting(1000, "Most rows per POST /predict/batch.")
+    model_retry_seconds: int = _setting(30, "After a passing S3 failure loading the model (throttled, 5xx, timeout), a request tries again at most this often, seconds; a refused artifact is never retried.")
     # Batch scoring
     batch_max_concurrency: int = _setting(100, "Child executions of a batch job's Distributed Map at once (1-10000).")
     batch_items_per_child: int = _setting(1, "Parts per child execution of the Distributed Map (its ItemBatcher's MaxItemsPerBatch), 1-100.")
@@ -256,6 +257,7 @@ def _check_serving(c: Config) -> None:
     _require(0.0 <= c.capture_sample_rate <= 1.0, "capture_sample_rate", "must be between 0 and 1",
              c.capture_sample_rate)
     _require(c.max_batch >= 1, "max_batch", "must be >= 1", c.max_batch)
+    _require(1 <= c.model_retry_seconds <= 3600, "model_retry_seconds", "must be between 1 and 3600", c.model_retry_seconds)
 
 
 def _check_batch(c: Config) -> None:

@@ -50,6 +50,7 @@ class ServingStack(Stack):
                 Var.CAPTURE_STREAM: self.capture.delivery_stream.delivery_stream_name,
                 Var.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
                 Var.MAX_BATCH: str(config.max_batch),
+                Var.MODEL_RETRY_SECONDS: str(config.model_retry_seconds),
             },
         )
         self.function = self.inference.function

@@ -1,7 +1,12 @@
 """The prediction API: `app` (FastAPI, for uvicorn) and `handler` (Mangum, for Lambda behind API Gateway).
 
 The model is loaded once per execution environment, at import. Loading never raises:
-a refused or missing model leaves the service up, answering 503 with the reason.
+a refused or missing model leaves the service up, answering 503 with the reason. A load that
+failed for a passing reason (S3 throttled, a 5xx, a timeout) is tried again by a request at most
+every MODEL_RETRY_SECONDS, so the environment heals instead of answering 503 until Lambda recycles
+it; a refused artifact is never tried again. During init the download's own attempts (the S3
+client's retries with backoff) are all there is room for: one more load could outlast Lambda's
+10 s init (tests/reliability/test_fault_cold_start.py holds that bound).
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ try:
 except SettingsError:
     _pending = None  # load_state() gives the reason
 
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -68,6 +75,31 @@ class State:
     predictor: Predictor | None
     reason: str | None
     settings: Settings
+    transient: bool = False  # the reason is a passing fault: loading again may work
+    retry_at: float = 0.0  # time.monotonic() from which a request may try again
+
+
+class Service:
+    """The state requests are served from, loading the model again after a passing failure.
+
+    At most one reload at a time and at most one every `settings.retry_seconds`; requests arriving
+    meanwhile get the current 503 and its reason.
+    """
+
+    def __init__(self, state: State, reload: Callable[[], State] | None = None) -> None:
+        self.state = state
+        self._reload = reload
+        self._lock = threading.Lock()
+
+    def current(self) -> State:
+        state = self.state
+        if (state.predictor is None and state.transient and self._reload is not None
+                and time.monotonic() >= state.retry_at and self._lock.acquire(blocking=False)):
+            try:
+                self.state = state = self._reload()
+            finally:
+                self._lock.release()
+        return state
 
 
 def load_state(env: dict[str, str] | None = None, pending: Pending | None = None) -> State:
@@ -76,6 +108,7 @@ def load_state(env: dict[str, str] | None = None, pending: Pending | None = None
     pending: a download model_loader.begin() started for these settings, to wait for instead of starting one.
     """
     settings = Settings()
+    transient = False
     try:
         settings = Settings.from_env(env)
         art, source = locate(settings, pending)
@@ -84,6 +117,7 @@ def load_state(env: dict[str, str] | None = None, pending: Pending | None = None
         predictor = Predictor(art, model, settings, source, capture)
     except (SettingsError, ModelUnavailable) as exc:
         reason = str(exc)
+        transient = getattr(exc, "transient", False)
     except ArtifactError as exc:  # LibraryMismatch and friends raised while opening the model
         reason = f"refusing the model: {exc}"
     except Exception as exc:  # a model the runtime cannot open must not crash-loop the function
@@ -96,12 +130,14 @@ def load_state(env: dict[str, str] | None = None, pending: Pending | None = None
                                            "download": source.download or None})
         return State(predictor, None, settings)
     set_model_dimensions(settings.model_name, settings.model_version)
+    if transient:
+        reason = f"{reason} (a passing fault: loading is tried again at most every {settings.retry_seconds:g} s)"
     if reason == NO_MODEL:
         logger.warning("no model configured", extra={"reason": reason})
     else:
-        logger.error("model refused", extra={"reason": reason})
+        logger.error("model refused", extra={"reason": reason, "transient": transient})
         metrics.add_metric(name=metric_names.MODEL_LOAD_FAILURES, unit=MetricUnit.Count, value=1)
-    return State(None, reason, settings)
+    return State(None, reason, settings, transient, time.monotonic() + settings.retry_seconds)
 
 
 def request_id(request: Request) -> str:
@@ -119,14 +155,17 @@ def error_response(status: int, detail: Any, kind: str) -> Response:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def build_app(state: State) -> FastAPI:
-    """The FastAPI app over one loaded state (tests build their own)."""
-    predictor = state.predictor
-    app = FastAPI(title="Prediction API", version=predictor.model_version if predictor else "none",
+def build_app(served: State | Service) -> FastAPI:
+    """The FastAPI app over a loaded state, or a Service that may load it again (tests build their own)."""
+    service = served if isinstance(served, Service) else Service(served)
+    first = service.state.predictor
+    app = FastAPI(title="Prediction API", version=first.model_version if first else "none",
                   description=_DESCRIPTION)
 
     def serve(method_name: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            state = service.current()
+            predictor = state.predictor
             if predictor is None:
                 return error_response(503, state.reason, "model_unavailable")
             body = await request.body()
@@ -146,6 +185,8 @@ def build_app(state: State) -> FastAPI:
 
     @app.get("/health", summary="Whether a model is loaded, and which")
     async def health() -> Response:
+        state = service.current()
+        predictor = state.predictor
         if predictor is None:
             return JSONResponse({"status": "unavailable", "model_loaded": False, "reason": state.reason}, status_code=503)
         return JSONResponse({"status": "ok", "model_loaded": True, "model_version": predictor.model_version,
@@ -153,6 +194,8 @@ def build_app(state: State) -> FastAPI:
 
     @app.get("/model-info", summary="The served model: version, registry entry, metrics, schema, runtime")
     async def model_info() -> Response:
+        state = service.current()
+        predictor = state.predictor
         if predictor is None:
             return JSONResponse({"detail": state.reason}, status_code=503)
         return JSONResponse(predictor.info)
@@ -163,15 +206,22 @@ def build_app(state: State) -> FastAPI:
         return error_response(500, "internal error", "internal")
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:  # built on first use: nothing of it at cold start
+        state = service.current()
+        if app.openapi_schema is None or app.openapi_schema.get("info", {}).get("version") != _version(state):
+            # Built on first use (nothing of it at cold start), again once a model loads after a passing failure.
             from inference.api_models import openapi_document
 
-            app.openapi_schema = openapi_document(app, predictor.schema if predictor else None,
+            app.version = _version(state)
+            app.openapi_schema = openapi_document(app, state.predictor.schema if state.predictor else None,
                                                   state.settings.strict_categories, state.settings.max_batch)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _version(state: State) -> str:
+    return state.predictor.model_version if state.predictor else "none"
 
 
 def stage_root(app: FastAPI) -> Callable[..., Any]:
@@ -199,5 +249,6 @@ def make_handler(app: FastAPI) -> Callable[[dict, Any], dict]:
 
 
 state = load_state(pending=_pending)
-app = build_app(state)
+service = Service(state, reload=load_state)
+app = build_app(service)
 handler = make_handler(app)

@@ -26,7 +26,15 @@ NO_MODEL = "no model has been promoted: MODEL_DATA_URL (or MODEL_DIR) is not set
 
 
 class ModelUnavailable(Exception):
-    """The configured model cannot be served; the message is the reason given to callers."""
+    """The configured model cannot be served; the message is the reason given to callers.
+
+    transient: S3 failed for a passing reason (throttled, 5xx, timed out), so loading again may work;
+    a refused artifact, a missing object or a configuration problem is never transient.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ def _from_s3(settings: Settings, download: s3_get.Download | None) -> tuple[Arti
     try:
         fetched = fetch_artifact(settings.model_data_url, obj.dest, read, expected_sha256=settings.model_sha256)
     except s3_get.FetchError as exc:
-        raise ModelUnavailable(f"cannot read {settings.model_data_url}: {exc}") from exc
+        raise ModelUnavailable(f"cannot read {settings.model_data_url}: {exc}", transient=exc.transient) from exc
     except ArtifactError as exc:
         raise ModelUnavailable(f"refusing {settings.model_data_url}: {exc}") from exc
     return fetched.artifact, fetched.download or ""

@@ -29,13 +29,23 @@ FINAL_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied"})
 # the signed GET waits TIMEOUT, then boto3 makes SDK_ATTEMPTS attempts of TIMEOUT connecting and TIMEOUT reading
 # (per socket operation: a healthy S3 sends the first byte in well under a second).
 TIMEOUT = 2.0
+# S3's answers that mean "not now" rather than "no" (besides any 5xx and HTTP 429).
+THROTTLING_CODES = frozenset({"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException", "RequestLimitExceeded"})
 SDK_ATTEMPTS = 2
 _DNS_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")  # usable as a host name label (no dots)
 _CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 
 
 class FetchError(Exception):
-    """The object cannot be read; the message is S3's error code or the transport's complaint."""
+    """The object cannot be read; the message is S3's error code or the transport's complaint.
+
+    transient: a passing fault (throttling, a 5xx, a timeout or a dropped connection) that another try
+    may get past, as opposed to a definite answer (no such key or bucket, access denied).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -133,9 +143,12 @@ def _sdk_fetch(bucket: str, key: str, fh: BinaryIO, why: str) -> str:
         body = boto3.client("s3", config=config).get_object(Bucket=bucket, Key=key)["Body"]
         shutil.copyfileobj(body, fh, 1 << 20)
     except ClientError as exc:
-        raise FetchError(exc.response.get("Error", {}).get("Code", "error")) from exc
-    except BotoCoreError as exc:
-        raise FetchError(str(exc)) from exc
+        code = exc.response.get("Error", {}).get("Code", "error")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        raise FetchError(code, transient=code not in FINAL_CODES and (status >= 500 or status == 429
+                                                                       or code in THROTTLING_CODES)) from exc
+    except BotoCoreError as exc:  # connection refused or reset, timeouts, endpoint trouble
+        raise FetchError(str(exc), transient=True) from exc
     return f"boto3: {why}"
 
 

@@ -26,6 +26,8 @@ class Settings:
     # "auto": model.onnx when the artifact has it, else model.joblib.
     runtime: str = "auto"
     work_dir: str = "/tmp"  # the only writable place on Lambda
+    # After a passing S3 failure, a request tries to load the model again at most this often.
+    retry_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,4 +45,5 @@ class Settings:
             strict_categories=env.flag(Var.STRICT_CATEGORIES, env=environ),
             runtime=env.choice(Var.SERVING_RUNTIME, "auto", RUNTIMES, env=environ),
             work_dir=env.text(Var.MODEL_WORK_DIR, "/tmp", env=environ),
+            retry_seconds=env.number(Var.MODEL_RETRY_SECONDS, 30.0, minimum=1.0, env=environ),
         )

@@ -200,3 +200,96 @@ def test_load_failure_is_counted(monkeypatch, lambda_context, capsys):
     capsys.readouterr()
     served.handler(api_event("v1", "GET", "/health"), lambda_context)
     assert '"ModelLoadFailures":[1.0]' in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ healing after a passing S3 failure
+
+
+class FlakyFetch:
+    """s3_get.fetch failing `failures` times with a passing fault (S3's SlowDown), then the real download."""
+
+    def __init__(self, failures: int) -> None:
+        from inference import s3_get
+
+        self.real, self.failures, self.calls = s3_get.fetch, failures, 0
+
+    def __call__(self, bucket: str, key: str, dest: Path, env=None) -> str:
+        self.calls += 1
+        if self.failures:
+            self.failures -= 1
+            raise FetchError("SlowDown", transient=True)
+        return self.real(bucket, key, dest, env)
+
+
+def test_a_request_loads_the_model_again_once_the_interval_has_passed(s3, monkeypatch, breast_cancer_dir,
+                                                                      breast_cancer_rows, tmp_path, lambda_context):
+    import dataclasses
+
+    from inference import s3_get
+
+    sha = upload(s3, breast_cancer_dir, tmp_path)
+    flaky = FlakyFetch(failures=10_000)
+    monkeypatch.setattr(s3_get, "fetch", flaky)
+    served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256=sha, MODEL_RETRY_SECONDS="45")
+    reason = unavailable(served, lambda_context)
+    assert "SlowDown" in reason and "a passing fault: loading is tried again at most every 45 s" in reason
+    calls = flaky.calls
+    unavailable(served, lambda_context)  # within the interval: answered from the state, S3 left alone
+    assert flaky.calls == calls
+    flaky.failures = 0  # S3 is back
+    served.service.state = dataclasses.replace(served.service.state, retry_at=0.0)  # the interval has passed
+    status, body = invoke(served, api_event("v1", "POST", "/predict", {"features": breast_cancer_rows[0]}), lambda_context)
+    assert status == 200 and flaky.calls == calls + 1
+    assert invoke(served, api_event("v1", "GET", "/health"), lambda_context)[1]["model_loaded"] is True
+
+
+def test_a_refused_artifact_is_never_loaded_again(s3, monkeypatch, breast_cancer_dir, tmp_path, lambda_context):
+    import dataclasses
+
+    from inference import s3_get
+
+    upload(s3, breast_cancer_dir, tmp_path)
+    flaky = FlakyFetch(failures=0)
+    monkeypatch.setattr(s3_get, "fetch", flaky)
+    served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256="0" * 64)
+    assert "sha256" in unavailable(served, lambda_context)
+    assert served.service.state.transient is False
+    calls = flaky.calls
+    served.service.state = dataclasses.replace(served.service.state, retry_at=0.0)
+    unavailable(served, lambda_context)
+    assert flaky.calls == calls, "a tampered or mismatched artifact stays refused until a new version is deployed"
+
+
+@pytest.mark.parametrize(("code", "status", "transient"), [
+    ("SlowDown", 503, True), ("InternalError", 500, True), ("RequestTimeout", 400, True), ("Throttling", 429, True),
+    ("AccessDenied", 403, False), ("NoSuchKey", 404, False), ("InvalidObjectState", 403, False)])
+def test_s3_answers_are_told_apart_passing_from_definite(monkeypatch, tmp_path, code, status, transient):
+    import boto3 as boto3_module
+    from botocore.exceptions import ClientError
+
+    from inference import s3_get
+
+    class Refusing:
+        def get_object(self, **kwargs):
+            raise ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+    monkeypatch.setattr(boto3_module, "client", lambda *a, **k: Refusing())
+    with (tmp_path / "x").open("wb") as fh, pytest.raises(FetchError) as caught:
+        s3_get._sdk_fetch("b", "k", fh, "test")
+    assert (str(caught.value), caught.value.transient) == (code, transient)
+
+
+def test_a_connection_failure_is_a_passing_fault(monkeypatch, tmp_path):
+    import boto3 as boto3_module
+    from botocore.exceptions import EndpointConnectionError
+
+    from inference import s3_get
+
+    class Unreachable:
+        def get_object(self, **kwargs):
+            raise EndpointConnectionError(endpoint_url="https://s3.example")
+
+    monkeypatch.setattr(boto3_module, "client", lambda *a, **k: Unreachable())
+    with (tmp_path / "x").open("wb") as fh, pytest.raises(FetchError) as caught:
+        s3_get._sdk_fetch("b", "k", fh, "test")
+    assert caught.value.transient is True

@@ -69,6 +69,7 @@ def test_training_data_key_follows_the_model_name_unless_set():
     ("model_data_url", "https://example.com/model.tar.gz", "s3://"),
     ("model_package_arn", "model-3", "model package ARN"),
     ("error_rate_alarm_percent", "0", "(0, 100]"),
+    ("model_retry_seconds", "0", "between 1 and 3600"),
     ("batch_max_concurrency", "0", "between 1 and 10000"),
     ("batch_max_concurrency", "10001", "between 1 and 10000"),
     ("batch_items_per_child", "0", "between 1 and 100"),

@@ -45,9 +45,9 @@ def test_inference_runs_from_the_image_with_the_configured_size(default_app, fun
 def test_function_environment_follows_the_serving_contract(default_app, function):
     env = function["Environment"]["Variables"]
     assert {k: env[k] for k in ("MODEL_NAME", "MODEL_VERSION", "MODEL_DATA_URL", "MODEL_SHA256", "MODEL_PACKAGE_ARN",
-                                "CAPTURE_SAMPLE_RATE", "MAX_BATCH")} == {
+                                "CAPTURE_SAMPLE_RATE", "MAX_BATCH", "MODEL_RETRY_SECONDS")} == {
         "MODEL_NAME": "breast-cancer", "MODEL_VERSION": "", "MODEL_DATA_URL": "", "MODEL_SHA256": "",
-        "MODEL_PACKAGE_ARN": "", "CAPTURE_SAMPLE_RATE": "1.0", "MAX_BATCH": "1000"}
+        "MODEL_PACKAGE_ARN": "", "CAPTURE_SAMPLE_RATE": "1.0", "MAX_BATCH": "1000", "MODEL_RETRY_SECONDS": "30"}
     stream_id = next(iter(resources(default_app.serving, "AWS::KinesisFirehose::DeliveryStream")))
     assert env["CAPTURE_STREAM"] == {"Ref": stream_id}
 
