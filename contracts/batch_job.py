@@ -135,7 +135,3 @@ def job_status(parts_failed: int, errors: int) -> JobStatus:
 
 
 encode = msgspec.json.Encoder().encode
-
-
-def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
-    return msgspec.json.decode(data, type=kind)

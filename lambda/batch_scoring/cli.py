@@ -25,6 +25,7 @@ from batch_scoring import model_pin
 from batch_scoring.planner import InputFile, PlanError, plan_parts, skipped
 from batch_scoring.store import LocalStore, StoreError
 from batch_scoring.summary import utc_stamp
+from contracts.artifact import read_metadata
 from contracts.batch_job import OUTPUT_FORMATS, JobSpec, JobSummary, Part, PartResult
 
 EXIT = {"succeeded": 0, "completed_with_errors": 1, "failed": 2}
@@ -98,7 +99,8 @@ def run_local(model_dir: Path, input_path: Path, output: Path, *, output_format:
     source, files = local_files(input_path, output)
     parts = plan_parts(source, files, part_bytes)
     output.mkdir(parents=True, exist_ok=True)
-    spec = JobSpec(job_id=job_id, model_name=model_pin.load(pin, output).artifact.metadata.model_name,
+    # The model is opened by the workers (or by _score inline), not here: the parent needs only its name.
+    spec = JobSpec(job_id=job_id, model_name=read_metadata(model_dir).model_name,
                    output_prefix="", scope="", output_format=output_format, model=pin, started_at=utc_stamp(),
                    run_id=uuid.uuid4().hex)
     bar = Progress(sum(p.end - p.start for p in parts), enabled=progress)

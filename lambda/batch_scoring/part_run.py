@@ -24,14 +24,12 @@ from contracts import names
 from contracts.batch_job import JobSpec, Part, PartResult, encode
 from contracts.capture_record import record_line
 
-EXTENSIONS = {"jsonl": "jsonl", "csv": "csv"}
-
 
 def score_part(source: Store, sink: Store, part: Part, spec: JobSpec, model: LoadedModel, *,
                workdir: Path, capture: Store | None = None, capture_prefix: str = "") -> PartResult:
     """Score the part and write its outputs, errors file and stats; a file the model cannot read is recorded, not raised."""
     started = time.perf_counter()
-    output_key = names.batch_part_key(spec.output_prefix, part.name, part.index, EXTENSIONS[spec.output_format])
+    output_key = names.batch_part_key(spec.output_prefix, part.name, part.index, spec.output_format)  # the format is the extension
     errors_key = names.batch_errors_key(spec.output_prefix, part.name, part.index)
     scorer = ChunkScorer(model.artifact, model.runtime, model_version=spec.model.version,
                          output_format=spec.output_format)

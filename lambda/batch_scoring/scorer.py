@@ -77,7 +77,7 @@ class ChunkScorer:
             checked[pos] = rows.features(0)  # e.g. a category code 3 read as "3"
             if rows.warnings:
                 warnings[pos] = rows.warnings
-        accepted = np.array([p for p in range(n) if p not in problems], dtype=np.int64) if problems else np.arange(n)
+        accepted = np.setdiff1d(np.arange(n), np.fromiter(problems, dtype=np.int64)) if problems else np.arange(n)
         out = None
         if len(accepted):
             out = self.model.run(X[accepted] if len(accepted) < n else X)
