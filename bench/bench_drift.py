@@ -244,6 +244,7 @@ import json, resource, time, types
 t0 = time.perf_counter()
 from drift_check import app
 t1 = time.perf_counter()
+imported = resource.getrusage(resource.RUSAGE_SELF)
 context = types.SimpleNamespace(get_remaining_time_in_millis=lambda: 900_000, function_name="bench",
     memory_limit_in_mb=512, invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:bench",
     aws_request_id="bench")
@@ -256,8 +257,9 @@ children = resource.getrusage(resource.RUSAGE_CHILDREN)
 workers = children.ru_maxrss  # the largest forked worker
 me = resource.getrusage(resource.RUSAGE_SELF)
 cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-print("BENCH " + json.dumps({"import_s": t1 - t0, "run_s": t2 - t1, "cpu_s": cpu, "own_kb": own, "worker_kb": workers,
-                             "result": result}))
+import_cpu = imported.ru_utime + imported.ru_stime
+print("BENCH " + json.dumps({"import_s": t1 - t0, "run_s": t2 - t1, "cpu_s": cpu, "import_cpu_s": import_cpu,
+                             "own_kb": own, "worker_kb": workers, "result": result}))
 """
 
 
@@ -318,7 +320,51 @@ def speed(rows: int, files: int) -> dict:
     print(f"  peak RSS {own_mb:.0f} MB" + (f" + {workers - 1} x {worker_mb:.0f} MB (worker)" if workers > 1 else "")
           + f" = {peak_mb:.0f} MB (target <= 512 MB)")
     print(f"  status {result['result']['status']}, drifted {result['result']['drifted_features']}")
+    ceiling(cpu_per_row=(result["cpu_s"] - result["import_cpu_s"]) / checked, bytes_per_row=size / rows)
     return {"rows_per_s": rate, "peak_mb": peak_mb, "rows": checked}
+
+
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth of CPU time at 1,769 MB, in proportion below and above
+LAMBDA_USD_PER_GB_S = 0.0000166667  # x86, us-east-1 list price
+SFN_USD_PER_TRANSITION = 0.000025  # Standard workflows
+S3_USD_PER_GET = 0.0000004
+
+
+def ceiling(cpu_per_row: float, bytes_per_row: float) -> None:
+    """One run's ceiling at the default memory and time limit, and what 100 million rows an hour would cost.
+
+    From the CPU time per row measured above (load-independent) and the gzip bytes per captured row;
+    Lambda's CPU share at the configured memory turns CPU time into wall-clock time.
+    """
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # the stacks' defaults load jsii
+    from drift_check.fanout import MAX_FILES_PER_GROUP
+    from drift_check.window_state import Settings
+    from stacks.config import Config
+    from stacks.monitoring_stack import DRIFT_TIMEOUT_MINUTES
+
+    config = Config()
+    vcpus = config.drift_memory_mb / LAMBDA_MB_PER_VCPU
+    usable_s = DRIFT_TIMEOUT_MINUTES * 60 - Settings.stop_margin_ms / 1000
+    rows_per_s = vcpus / cpu_per_row
+    rows = rows_per_s * usable_s
+    print(f"\n  single-run ceiling at the default {config.drift_memory_mb} MB ({vcpus:.2f} vCPU) and "
+          f"{DRIFT_TIMEOUT_MINUTES} min less its {Settings.stop_margin_ms / 1000:.0f} s stop margin: {cpu_per_row * 1e6:.1f} us CPU per "
+          f"row -> {rows_per_s:,.0f} rows/s -> {rows / 1e6:,.0f} M rows ({rows * bytes_per_row / 1e9:.1f} GB of gzip "
+          f"capture at {bytes_per_row:.0f} B/row) per run")
+    fanout_rows = config.drift_fanout_mb * 2**20 / bytes_per_row
+    group_rows = config.drift_fanout_group_mb * 2**20 / bytes_per_row
+    print(f"  drift_fanout_mb {config.drift_fanout_mb} fans out above ~{fanout_rows / 1e6:.0f} M rows "
+          f"({fanout_rows / rows:.0%} of the ceiling); a child's {config.drift_fanout_group_mb} MB group is "
+          f"~{group_rows / 1e6:.1f} M rows, ~{group_rows / rows_per_s:.0f} s of its 900 s")
+    hourly = 100e6
+    gb_s = hourly * cpu_per_row / vcpus * config.drift_memory_mb / 1024
+    groups = -(-hourly * bytes_per_row // (config.drift_fanout_group_mb * 2**20))
+    files = hourly * bytes_per_row / (1 << 20)  # Firehose objects of ~1 MB gzip (5 MiB buffers): an upper bound on GETs
+    transitions = 4 + 3 * groups  # map, merge, succeed; each child execution's start, task, end
+    cost = gb_s * LAMBDA_USD_PER_GB_S + transitions * SFN_USD_PER_TRANSITION + files * S3_USD_PER_GET
+    print(f"  100 M rows an hour: {hourly * bytes_per_row / 1e9:.0f} GB of capture, {groups:.0f} groups (children, at most "
+          f"{MAX_FILES_PER_GROUP} files each), {gb_s:,.0f} GB-s of Lambda -> ${cost:.3f} an hour "
+          f"(${cost * 24 * 30:,.0f} a month) for the drift check, capture storage and Firehose not included")
 
 
 def main(argv: list[str] | None = None) -> int:

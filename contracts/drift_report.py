@@ -109,12 +109,23 @@ class UnreadableFile(msgspec.Struct):
     error: str
 
 
+PoolState = Literal["complete", "carried_over", "expired"]
+
+
 class Window(msgspec.Struct, kw_only=True):
-    """What was read: a window of capture files (the handler) or two CSV files (the command line)."""
+    """What was read: a window of capture files (the handler) or two CSV files (the command line).
+
+    A scheduled window with fewer rows than min_rows is carried over: the next run pools its counts
+    with its own, until the minimum is reached (complete) or the pool's oldest data passes the
+    maximum age (expired: reported without a verdict, a new pool starts).
+    """
 
     start: str | None | UnsetType = UNSET
     end: str | UnsetType = UNSET
     files: int | UnsetType = UNSET
+    runs: int | UnsetType = UNSET  # scheduled runs whose data this window pools, this one included
+    pool: PoolState | UnsetType = UNSET
+    oldest_data: str | None | UnsetType = UNSET  # LastModified of the oldest capture file counted
     unreadable_files: list[UnreadableFile] | UnsetType = UNSET
     reference: str | UnsetType = UNSET
     current: str | UnsetType = UNSET

@@ -8,6 +8,8 @@ DIM_MODEL_VERSION = "ModelVersion"
 DIM_FEATURE = "Feature"
 DIM_CLASS = "Class"
 DIM_ERROR_KIND = "ErrorKind"
+DIM_CHECK = "Check"  # a data-quality check: an Issue.check of the drift report
+DIM_SERVICE = "service"  # Powertools adds it to every metric, from POWERTOOLS_SERVICE_NAME
 
 # Serving
 PREDICTION_LATENCY_MS = "PredictionLatency"
@@ -26,6 +28,7 @@ DRIFT_FEATURE_FLAG = "FeatureDrift"
 DRIFT_ROWS_CHECKED = "RowsChecked"
 DRIFT_ROWS_REJECTED = "RowsRejected"
 DRIFT_QUALITY_ISSUES = "DataQualityIssues"
+DRIFT_QUALITY_BY_CHECK = "DataQualityIssuesByCheck"
 DRIFT_INSUFFICIENT_DATA = "InsufficientData"
 
 # Batch scoring (one datapoint per job, published by its summary step)

@@ -119,6 +119,30 @@ def drift_checkpoint_key(model_name: str) -> str:
     return f"{drift_prefix(model_name)}checkpoints/{model_name}.json"
 
 
+def drift_fanout_prefix(model_name: str) -> str:
+    """A fanned-out drift check's manifests and the partial counts of its children, per run."""
+    return f"{drift_prefix(model_name)}fanout/"
+
+
+def drift_fanout_manifest_key(model_name: str, run_id: str) -> str:
+    return f"{drift_fanout_prefix(model_name)}{run_id}/manifest.json"
+
+
+def drift_fanout_part_key(model_name: str, run_id: str, group: int) -> str:
+    """One child's counts of its group of capture files."""
+    return f"{drift_fanout_prefix(model_name)}{run_id}/parts/{group:05d}.json"
+
+
+def drift_fanout_results_prefix(model_name: str) -> str:
+    """Where the drift fan-out's Distributed Map writes its child results (Step Functions' ResultWriter)."""
+    return f"{drift_prefix(model_name)}fanout-results/"
+
+
+def drift_fanout_state_machine(project_name: str) -> str:
+    """The drift fan-out state machine's name: fixed, so the drift check can start it without a reference cycle."""
+    return f"{project_name}-drift-fanout"
+
+
 def drift_report_stem(model_name: str, at: datetime) -> str:
     """Key of a drift report without its extension (.json and .html sit side by side)."""
     return f"{drift_prefix(model_name)}dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}"
@@ -159,6 +183,7 @@ class Output:
     # monitoring
     ALARM_TOPIC_ARN = "AlarmTopicArn"
     DRIFT_CHECK_FUNCTION = "DriftCheckFunctionName"
+    DRIFT_FANOUT_STATE_MACHINE_ARN = "DriftFanoutStateMachineArn"
     # batch
     BATCH_STATE_MACHINE_ARN = "BatchStateMachineArn"
     BATCH_INPUT_URI = "BatchInputUri"

@@ -38,6 +38,10 @@ SEGMENT_ROWS = 800  # above the drift check's 500-row minimum
 BATCH_SIZE = 100
 SINGLES = 200
 BATCH_JOB = "nightly"
+# A quiet stretch: a few dozen predictions an hour, each hour below the drift check's 500-row minimum, so
+# each scheduled run carries its counts over until the pool holds enough for a verdict.
+LOW_TRAFFIC_HOURS = 8
+LOW_TRAFFIC_ROWS = 64  # per simulated hour, in batches of 8: 8 hours pool 512 rows
 BATCH_ROWS = 20_000  # a file of several parts (the demo's parts are 1 MB)
 
 Step = Callable[[str], contextlib.AbstractContextManager]
@@ -52,6 +56,7 @@ class LoopResult:
     health: dict
     normal_traffic: traffic.TrafficResult
     first_check: dict
+    low_traffic_checks: list[dict]
     drifted_traffic: traffic.TrafficResult
     second_check: dict
     captured_objects: int
@@ -123,6 +128,22 @@ def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
         result = drift_app.handler(event, LocalContext("drift-check"))
     result["metrics_published"] = publish_emf(printed.getvalue())
     return result
+
+
+def low_traffic_period(deployment: LocalDeployment, live: ModelVersion, url: str, rows: list[dict],
+                       rng: random.Random, captured: int) -> tuple[list[dict], int]:
+    """LOW_TRAFFIC_HOURS simulated hours of LOW_TRAFFIC_ROWS predictions, a scheduled drift check after each;
+    returns the checks and the capture lines landed so far."""
+    checks = []
+    for hour in range(1, LOW_TRAFFIC_HOURS + 1):
+        sample = [rng.choice(rows) for _ in range(LOW_TRAFFIC_ROWS)]
+        captured += traffic.send(url, traffic.batch_requests(sample, 8)).rows_predicted
+        wait_for_capture(deployment.capture_bucket, deployment.capture_prefix, captured)
+        check = drift_check(deployment, live)
+        checks.append(check)
+        print(f"  hour {hour}: {LOW_TRAFFIC_ROWS} predictions → {check['status']}, pool {check.get('pool')}: "
+              f"{check.get('rows_checked')} rows over {check.get('pooled_runs')} run(s)", flush=True)
+    return checks, captured
 
 
 def count_captured(bucket: str, prefix: str, known: dict[str, int] | None = None) -> tuple[int, int]:
@@ -198,10 +219,13 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
             alarm_states.append(alarm.evaluate(datetime.now(UTC)))
             print(f"  {first_check['status']}: {first_check.get('rows_checked')} rows; "
                   f"{first_check['metrics_published']} metrics published; drift alarm {alarm_states[-1]}", flush=True)
+        with step(f"low traffic: {LOW_TRAFFIC_HOURS} simulated hours of {LOW_TRAFFIC_ROWS} predictions, a drift check "
+                  "after each (pooled until 500 rows)"):
+            low_traffic_checks, captured = low_traffic_period(deployment, live, url, rows, rng, normal.rows_predicted)
         with step(f"send a drifted segment ({', '.join(DRIFTED_FEATURES)} × {DRIFT_FACTOR})"):
             drifted_traffic = traffic.send(url, segment_requests(drifted(rows), rng))
             wait_for_capture(deployment.capture_bucket, deployment.capture_prefix,
-                             normal.rows_predicted + drifted_traffic.rows_predicted)
+                             captured + drifted_traffic.rows_predicted)
     with step("drift check on a scheduled event (drifted traffic)"):
         second_check = drift_check(deployment, live)
         now = datetime.now(UTC)
@@ -229,7 +253,8 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
     captured_objects, captured_lines = count_captured(deployment.capture_bucket, deployment.capture_prefix)
     return LoopResult(
         deployment=deployment, first_run=first, approved=approved, live=live, health=health,
-        normal_traffic=normal, first_check=first_check, drifted_traffic=drifted_traffic, second_check=second_check,
+        normal_traffic=normal, first_check=first_check, low_traffic_checks=low_traffic_checks,
+        drifted_traffic=drifted_traffic, second_check=second_check,
         captured_objects=captured_objects, captured_lines=captured_lines,
         html_report=copy_html(second_check["report_uri"], workdir / "drift-report.html") if second_check.get("report_uri") else None,
         alarm_states=alarm_states, retraining_input=started, retraining=retraining, batch=batch, versions=registry.list_versions(sagemaker, MODEL_NAME),

@@ -2,7 +2,8 @@
 
 upload data → validate → train (SageMaker's container contract, in a subprocess) → evaluate →
 register → approve → promote → serve with uvicorn → real HTTP traffic, captured through Firehose →
-drift check on an EventBridge scheduled event → a drifted segment → drift found → retraining →
+drift check on an EventBridge scheduled event → hours of low traffic pooled into one verdict → a drifted
+segment → drift found → retraining →
 the new candidate evaluated against production → a file scored by a batch job (S3 trigger,
 plan, Distributed Map children, summary). Same handlers and modules as the cloud.
 """
@@ -59,6 +60,11 @@ def summary(result: LoopResult) -> None:
                          ("drift check after drifted traffic", result.second_check)):
         print(f"{label}: status {check['status']}, dataset drift {check.get('dataset_drift')}, "
               f"{check.get('rows_checked', 0)} rows checked, drifted: {', '.join(check.get('drifted_features', [])) or '-'}")
+    pooled = result.low_traffic_checks[-1] if result.low_traffic_checks else {}
+    print(f"low traffic: {len(result.low_traffic_checks)} hourly drift checks; "
+          f"{sum(c.get('pool') == 'carried_over' for c in result.low_traffic_checks)} carried their rows over, then a "
+          f"pooled verdict: status {pooled.get('status')}, {pooled.get('rows_checked')} rows over "
+          f"{pooled.get('pooled_runs')} runs")
     print(f"captured records: {result.captured_lines} lines in {result.captured_objects} objects under "
           f"s3://{result.deployment.capture_bucket}/{result.deployment.capture_prefix}")
     print(f"drift reports: {result.first_check.get('report_uri')}\n               {result.second_check.get('report_uri')}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, Size, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
 from constructs import Construct
@@ -46,3 +47,11 @@ class CaptureStream(Construct):
     def grant_put_batch(self, grantee: iam.IGrantable) -> iam.Grant:
         """The one action the inference function needs."""
         return self.delivery_stream.grant(grantee, "firehose:PutRecordBatch")
+
+    def metric_data_freshness(self, period: Duration) -> cloudwatch.Metric:
+        """Age of the oldest record not yet in S3, seconds (Maximum): grows while delivery fails."""
+        return self.delivery_stream.metric("DeliveryToS3.DataFreshness", statistic="Maximum", period=period)
+
+    def metric_delivered_records(self, period: Duration) -> cloudwatch.Metric:
+        """Firehose records written to S3 (Sum); a record holds several capture lines."""
+        return self.delivery_stream.metric("DeliveryToS3.Records", statistic="Sum", period=period)

@@ -58,6 +58,13 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/.+")
 
 
+# The 4xx alarm counts a 5-minute period only with this many prediction requests: a handful cannot alarm.
+CLIENT_ERROR_MIN_REQUESTS = 20
+# The capture-silence alarm waits for enough predictions to expect this many captured at capture_sample_rate:
+# sampling then misses them all by chance with a probability under e^-20.
+MIN_EXPECTED_CAPTURES = 20
+
+
 class ConfigError(ValueError):
     """A context value is malformed or out of range; the message names the key."""
 
@@ -86,7 +93,21 @@ class Config:
     # Drift
     drift_schedule: str = _setting("rate(1 hour)", "EventBridge schedule expression of the drift check.")
     drift_min_rows: int = _setting(500, "Captured rows needed before the drift check judges drift.")
+    drift_max_window_hours: int = _setting(168, "Fewer rows than drift_min_rows are pooled over runs until their oldest "
+                                                "data is this old; then the pool closes without a verdict.")
+    drift_memory_mb: int = _setting(2048, "Memory of the drift check and its fan-out children, MB (CPU scales with it).")
+    drift_fanout_mb: int = _setting(4096, "A window with more capture data than this (gzip MB) is counted by a "
+                                          "Distributed Map instead of one run; 0 = never.")
+    drift_fanout_group_mb: int = _setting(1024, "Capture data (gzip MB) one fan-out child counts.")
+    drift_fanout_max_concurrency: int = _setting(20, "Fan-out children counting at the same time.")
+    drift_fanout_timeout_minutes: int = _setting(120, "Time limit of a fan-out; an older one is treated as lost and "
+                                                      "its window read again.")
     retrain_on_drift: bool = _setting(False, "Start the training pipeline when the dataset-drift alarm fires.")
+    # Data quality (the drift check's issues; each share is of a window's values or lines, 0 to 1)
+    quality_missing_increase: float = _setting(0.1, "A feature's missing rate rising this much over its training rate (0.1 = 10 points) is a data-quality issue.")
+    quality_out_of_range_share: float = _setting(0.05, "This share of a feature's values outside its training range (numeric) or unseen in training (categorical) is a data-quality issue.")
+    quality_malformed_share: float = _setting(0.01, "This share of capture lines rejected as malformed, or with a feature absent or of the wrong type, is a data-quality issue.")
+    quality_fail_share: float = _setting(1 / 3, "Any data-quality share at or above this fails the window: dataset drift, whatever the features' distributions.")
     # Serving
     auth_mode: str = _setting("api_key", "`api_key` (usage plan), `iam` (SigV4) or `none` (open API; only when set explicitly).")
     throttle_rate_limit: float = _setting(50.0, "Steady-state requests per second (stage and usage plan).")
@@ -113,6 +134,12 @@ class Config:
     alarm_email: str = _setting("", "E-mail subscribed to alarm and pipeline notifications; empty = no subscription.")
     p99_latency_alarm_ms: int = _setting(1000, "Alarm (and canary rollback) when p99 latency exceeds this, ms.")
     error_rate_alarm_percent: float = _setting(1.0, "Alarm when the API's 5xx share of requests exceeds this, percent.")
+    client_error_alarm_percent: float = _setting(10.0, "Alarm when the 4xx share of prediction requests exceeds this, percent (two of three 5-minute periods with at least "
+                                                       f"{CLIENT_ERROR_MIN_REQUESTS} requests).")
+    quality_alarm_issues: int = _setting(1, "Alarm when a drift check with a verdict finds at least this many data-quality issues.")
+    capture_dropped_alarm_records: int = _setting(10, "Alarm when at least this many capture lines are dropped in each of two of three 5-minute periods.")
+    capture_silence_minutes: int = _setting(60, "Alarm when, over this many minutes (5-1440), the API served enough predictions to expect "
+                                                f"{MIN_EXPECTED_CAPTURES} captured but sent none, or Firehose held a record undelivered; no alarm with capture off.")
     log_retention_days: int = _setting(30, "CloudWatch Logs retention of every log group, days (a CloudWatch-allowed value).")
     capture_retention_days: int = _setting(365, "Captured requests expire after this many days.")
     noncurrent_version_days: int = _setting(90, "Overwritten or deleted object versions expire after this many days.")
@@ -238,6 +265,20 @@ def _check_drift(c: Config) -> None:
              "must be an EventBridge expression such as 'rate(1 hour)', 'rate(30 minutes)' or 'cron(0 * * * ? *)'",
              c.drift_schedule)
     _require(c.drift_min_rows >= 1, "drift_min_rows", "must be >= 1", c.drift_min_rows)
+    for key in ("quality_missing_increase", "quality_out_of_range_share", "quality_malformed_share",
+                "quality_fail_share"):
+        value = getattr(c, key)
+        _require(0.0 < value <= 1.0, key, "must be above 0 and at most 1 (at 0 every feature has every issue)", value)
+    _require(c.drift_max_window_hours >= 1, "drift_max_window_hours", "must be >= 1", c.drift_max_window_hours)
+    _require(128 <= c.drift_memory_mb <= 10240, "drift_memory_mb", "must be between 128 and 10240", c.drift_memory_mb)
+    _require(c.drift_fanout_mb >= 0, "drift_fanout_mb", "must be >= 0 (0 = never fan out)", c.drift_fanout_mb)
+    _require(c.drift_fanout_group_mb >= 1, "drift_fanout_group_mb", "must be >= 1", c.drift_fanout_group_mb)
+    _require(c.drift_fanout_mb == 0 or c.drift_fanout_group_mb <= c.drift_fanout_mb, "drift_fanout_group_mb",
+             "must not exceed drift_fanout_mb (a child would count more than one run may)", c.drift_fanout_group_mb)
+    _require(1 <= c.drift_fanout_max_concurrency <= 10_000, "drift_fanout_max_concurrency",
+             "must be between 1 and 10000 (the Distributed Map's limit)", c.drift_fanout_max_concurrency)
+    _require(15 <= c.drift_fanout_timeout_minutes <= 24 * 60, "drift_fanout_timeout_minutes",
+             "must be between 15 (a child may run 15 minutes) and 1440", c.drift_fanout_timeout_minutes)
 
 
 def _check_serving(c: Config) -> None:
@@ -281,6 +322,14 @@ def _check_alarms(c: Config) -> None:
     _require(c.p99_latency_alarm_ms > 0, "p99_latency_alarm_ms", "must be > 0", c.p99_latency_alarm_ms)
     _require(0 < c.error_rate_alarm_percent <= 100, "error_rate_alarm_percent", "must be in (0, 100]",
              c.error_rate_alarm_percent)
+    _require(0 < c.client_error_alarm_percent <= 100, "client_error_alarm_percent", "must be in (0, 100]",
+             c.client_error_alarm_percent)
+    _require(c.quality_alarm_issues >= 1, "quality_alarm_issues", "must be >= 1", c.quality_alarm_issues)
+    _require(c.capture_dropped_alarm_records >= 1, "capture_dropped_alarm_records", "must be >= 1",
+             c.capture_dropped_alarm_records)
+    # Above Firehose's 60 s buffer with room for delivery; at most a day, CloudWatch's longest alarm window.
+    _require(5 <= c.capture_silence_minutes <= 1440, "capture_silence_minutes", "must be between 5 and 1440",
+             c.capture_silence_minutes)
     _require(c.log_retention_days in LOG_RETENTION, "log_retention_days",
              f"must be one of {', '.join(map(str, LOG_RETENTION))}", c.log_retention_days)
     _require(c.capture_retention_days >= 1, "capture_retention_days", "must be >= 1", c.capture_retention_days)

@@ -1,4 +1,5 @@
-"""The operations dashboard: traffic, latency, errors, cold starts, predictions, drift, training runs, batch jobs."""
+"""The operations dashboard: traffic, latency, errors, cold starts, predictions, capture, data quality, drift,
+training runs, batch jobs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from constructs import Construct
 
 from contracts import metric_names
 from stacks.config import Config
+from stacks.input_alarms import client_error_rate
 
 if TYPE_CHECKING:
     from stacks.serving_stack import ServingStack
@@ -32,7 +34,8 @@ def search(metric_name: str, statistic: str, period: Duration, **dimensions: str
 
 
 def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, training: TrainingStack,
-                    drift_check: lambda_.IFunction, dead_letters: sqs.IQueue, batch_jobs: sfn.IStateMachine,
+                    drift_check: lambda_.IFunction, drift_fanout: sfn.IStateMachine, dead_letters: sqs.IQueue,
+                    batch_jobs: sfn.IStateMachine,
                     alarms: Sequence[cloudwatch.IAlarm]) -> cloudwatch.Dashboard:
     """One dashboard per deployment, named after the project."""
     api = serving.api.api
@@ -76,6 +79,20 @@ def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, 
         graph("Capture records sent and dropped",
               expression("sent", search(metric_names.CAPTURE_SENT, "Sum", PERIOD, **by_model)),
               right=[expression("dropped", search(metric_names.CAPTURE_DROPPED, "Sum", PERIOD, **by_model))]),
+        # The CaptureSilent alarm's Firehose side: freshness climbs while records cannot be written to S3.
+        graph("Capture delivery to S3 (Firehose)",
+              serving.capture.metric_delivered_records(PERIOD).with_(label="records delivered"),
+              right=[serving.capture.metric_data_freshness(PERIOD).with_(label="oldest undelivered (s)")]),
+    )
+    dashboard.add_widgets(
+        graph("4xx % of prediction requests", client_error_rate(serving.api)),
+        # Which checks the DataQuality alarm counted (one line per Check), beside the count it alarms on.
+        graph("Data quality issues by check",
+              expression("issues", search(metric_names.DRIFT_QUALITY_BY_CHECK, "Maximum", drift_period, **by_model),
+                         drift_period),
+              right=[cloudwatch.Metric(namespace=metric_names.NAMESPACE,
+                                       metric_name=metric_names.DRIFT_QUALITY_ISSUES, dimensions_map=by_model,
+                                       statistic="Maximum", period=drift_period, label="all issues")]),
     )
     dashboard.add_widgets(
         graph("Drift: drifted feature share and dataset drift",
@@ -92,12 +109,16 @@ def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, 
               training.state_machine.metric_failed(period=Duration.hours(1), statistic="Sum", label="failed")),
     )
     dashboard.add_widgets(
-        graph("Drift check runs",
+        graph("Drift check runs (and fan-outs); rows checked, runs without a verdict (pooling)",
               drift_check.metric_invocations(period=drift_period, statistic="Sum", label="runs"),
               drift_check.metric_errors(period=drift_period, statistic="Sum", label="errors"),
               dead_letters.metric_approximate_number_of_messages_visible(period=PERIOD, label="dead letters"),
+              drift_fanout.metric_started(period=drift_period, statistic="Sum", label="fan-outs started"),
+              drift_fanout.metric_failed(period=drift_period, statistic="Sum", label="fan-outs failed"),
               right=[expression("rows checked", search(metric_names.DRIFT_ROWS_CHECKED, "Sum", drift_period,
-                                                        **by_model), drift_period)]),
+                                                        **by_model), drift_period),
+                     expression("no verdict", search(metric_names.DRIFT_INSUFFICIENT_DATA, "Maximum", drift_period,
+                                                     **by_model), drift_period)]),
         cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=2 * WIDTH, height=6),
     )
     # Batch scoring: one datapoint per job of each metric, published by its summary step.

@@ -19,7 +19,9 @@ from contracts.names import Output
 from stacks.batch_stack import BatchStack
 from stacks.config import Config
 from stacks.dashboard import build_dashboard
+from stacks.drift_fanout import DriftFanout
 from stacks.image_function import ImageFunction
+from stacks.input_alarms import input_alarms
 from stacks.nag import acknowledge
 from stacks.notification_topic import NotificationTopic
 from stacks.serving_stack import ServingStack
@@ -28,26 +30,36 @@ from stacks.storage_stack import StorageStack
 from stacks.training_stack import TrainingStack
 
 FIVE_MINUTES = Duration.minutes(5)
+DRIFT_TIMEOUT_MINUTES = 10  # one run's time limit; bench/bench_drift.py projects its ceiling from it
 
 
 class MonitoringStack(Stack):
-    """Drift check every `drift_schedule`; alarms on drift, API errors and latency, Lambda errors, failed training
-    and failed batch jobs."""
+    """Drift check every `drift_schedule`; alarms on drift, data quality, API errors and latency, capture, Lambda
+    errors, failed training and failed batch jobs."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
                  training: TrainingStack, serving: ServingStack, batch: BatchStack, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.alarm_topic = NotificationTopic(self, "Alarms", display_name=f"{config.project_name} alarms",
                                              email=config.alarm_email, service_publishers=["cloudwatch.amazonaws.com"])
+        # SSE-KMS with the alarm topic's key (no second key to pay for): EventBridge, which writes the schedule
+        # target's dead letters, can use a KMS key only when the key policy lets it, which the AWS-managed
+        # aws/sqs key's policy does not; the drift function's role gets the key for its own dead letters below.
+        key = self.alarm_topic.key
+        key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey")
         self.dead_letters = sqs.Queue(
             self, "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
         acknowledge(self.dead_letters, "AwsSolutions-SQS3",
                     "This queue is the dead-letter queue of the drift check (function and schedule target).")
-        self.drift_check = self._drift_function(config, storage, capture_prefix=serving.capture.prefix)
+        buckets = SharedBuckets.import_from(self, storage)
+        self.drift_check = self._drift_function(config, storage, buckets, capture_prefix=serving.capture.prefix)
+        self.drift_fanout = DriftFanout(self, "DriftFanout", config=config, buckets=buckets, image=storage.image,
+                                        check=self.drift_check, environment=self.drift_environment)
         self.schedule = events.Rule(
             self, "DriftSchedule",
             description="Run the drift check",
@@ -59,35 +71,45 @@ class MonitoringStack(Stack):
         action = cw_actions.SnsAction(self.alarm_topic.topic)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(action)
-        self.alarms["drift"].add_ok_action(action)
+        for verdict in ("drift", "data_quality"):  # the drift check's verdicts: their all-clear is news too
+            self.alarms[verdict].add_ok_action(action)
         self.retrain_rule = self._retrain_rule(config, training) if config.retrain_on_drift else None
         self.dashboard = build_dashboard(self, config=config, serving=serving, training=training,
-                                         drift_check=self.drift_check.function, dead_letters=self.dead_letters,
+                                         drift_check=self.drift_check.function,
+                                         drift_fanout=self.drift_fanout.state_machine, dead_letters=self.dead_letters,
                                          batch_jobs=batch.state_machine,
                                          alarms=list(self.alarms.values()))
         CfnOutput(self, Output.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
         CfnOutput(self, Output.DRIFT_CHECK_FUNCTION, value=self.drift_check.function.function_name)
+        CfnOutput(self, Output.DRIFT_FANOUT_STATE_MACHINE_ARN, value=self.drift_fanout.state_machine.state_machine_arn)
 
-    def _drift_function(self, config: Config, storage: StorageStack, *, capture_prefix: str) -> ImageFunction:
-        buckets = SharedBuckets.import_from(self, storage)
+    def _drift_function(self, config: Config, storage: StorageStack, buckets: SharedBuckets, *,
+                        capture_prefix: str) -> ImageFunction:
+        # Where it reads and writes in these buckets is contracts.names' layout for MODEL_NAME; the fan-out's
+        # children get the same environment.
+        self.drift_environment = {
+            Var.CAPTURE_BUCKET: buckets.capture.bucket.bucket_name,
+            Var.REPORTS_BUCKET: buckets.reports.bucket.bucket_name,
+            Var.MODEL_NAME: config.model_name,
+            Var.MODEL_DATA_URL: config.model_data_url,
+            Var.MODEL_SHA256: config.model_sha256,
+            Var.MIN_ROWS: str(config.drift_min_rows),
+            Var.QUALITY_MISSING_INCREASE: str(config.quality_missing_increase),
+            Var.QUALITY_OUT_OF_RANGE_SHARE: str(config.quality_out_of_range_share),
+            Var.QUALITY_MALFORMED_SHARE: str(config.quality_malformed_share),
+            Var.QUALITY_FAIL_SHARE: str(config.quality_fail_share),
+            Var.DRIFT_MAX_WINDOW_HOURS: str(config.drift_max_window_hours),
+        }
         drift = ImageFunction(
             self, "DriftCheck",
             image=storage.image, handler="drift_check.app.handler", service="drift-check",
             log_retention=config.log_retention,
-            memory_size=2048, timeout=Duration.minutes(10),
+            memory_size=config.drift_memory_mb, timeout=Duration.minutes(DRIFT_TIMEOUT_MINUTES),
             # One run at a time: runs advance a checkpoint; a second concurrent run would double count.
             reserved_concurrent_executions=1,
             retry_attempts=2,
             dead_letter_queue=self.dead_letters,
-            environment={
-                # Where it reads and writes in these buckets is contracts.names' layout for MODEL_NAME.
-                Var.CAPTURE_BUCKET: buckets.capture.bucket.bucket_name,
-                Var.REPORTS_BUCKET: buckets.reports.bucket.bucket_name,
-                Var.MODEL_NAME: config.model_name,
-                Var.MODEL_DATA_URL: config.model_data_url,
-                Var.MODEL_SHA256: config.model_sha256,
-                Var.MIN_ROWS: str(config.drift_min_rows),
-            },
+            environment=self.drift_environment,
         )
         model = config.model_name
         buckets.capture.grant(drift.role, capture_prefix, read=True, list_objects=True)  # what Firehose writes
@@ -97,6 +119,8 @@ class MonitoringStack(Stack):
         # only to a caller with ListBucket on the bucket itself, without a prefix condition.
         drift.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                                resources=[buckets.reports.bucket.bucket_arn]))
+        # Lambda's dead-letter grant is sqs:SendMessage alone; sending to the KMS-encrypted queue needs its key.
+        self.alarm_topic.key.grant(drift.role, "kms:Decrypt", "kms:GenerateDataKey")
         return drift
 
     def _alarms(self, config: Config, training: TrainingStack, serving: ServingStack,
@@ -107,11 +131,11 @@ class MonitoringStack(Stack):
 
         def alarm(name: str, description: str, metric: cloudwatch.IMetric, threshold: float, *,
                   periods: int = 1, datapoints: int | None = None,
-                  operator: cloudwatch.ComparisonOperator = gte) -> cloudwatch.Alarm:
+                  operator: cloudwatch.ComparisonOperator = gte,
+                  missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING) -> cloudwatch.Alarm:
             return cloudwatch.Alarm(self, name, alarm_description=description, metric=metric, threshold=threshold,
                                     evaluation_periods=periods, datapoints_to_alarm=datapoints or periods,
-                                    comparison_operator=operator,
-                                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING)
+                                    comparison_operator=operator, treat_missing_data=missing)
 
         error_rate = cloudwatch.MathExpression(
             label="5xx % of requests",
@@ -127,7 +151,11 @@ class MonitoringStack(Stack):
                                   dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name},
                                   statistic=metric_names.DRIFT_ALARM_STATISTIC,
                                   period=Duration.minutes(config.drift_period_minutes)),
-                metric_names.DRIFT_ALARM_THRESHOLD),
+                metric_names.DRIFT_ALARM_THRESHOLD,
+                # A run without a verdict (a low-traffic window carried over) publishes no DatasetDrift: the
+                # alarm keeps the last verdict instead of flapping to OK and back (each return to ALARM would
+                # start another retraining with retrain_on_drift).
+                missing=cloudwatch.TreatMissingData.IGNORE),
             "api_5xx": alarm("Api5xxRate", f"API 5xx responses above {config.error_rate_alarm_percent}% of requests",
                              error_rate, config.error_rate_alarm_percent, periods=3, datapoints=2,
                              operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD),
@@ -149,6 +177,10 @@ class MonitoringStack(Stack):
             "batch_failed": alarm("BatchJobFailed", "A batch scoring job failed (a part could not be scored, or it "
                                   "could not be planned)",
                                   batch.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"), 1),
+            "drift_fanout_failed": alarm(
+                "DriftFanoutFailed", "A fanned-out drift check failed: its window is read again by the next run",
+                self.drift_fanout.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"), 1),
+            **input_alarms(config, serving, alarm),
         }
 
     def _retrain_rule(self, config: Config, training: TrainingStack) -> events.Rule:

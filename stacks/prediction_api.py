@@ -73,13 +73,15 @@ class PredictionApi(Construct):
         models = {name: self.api.add_model(name, content_type="application/json", model_name=name,
                                            schema=_cdk_schema(schema))
                   for name, schema in zip(BODY_MODELS, edge_body_schemas(), strict=True)}
+        self.prediction_methods: list[apigw.Method] = []  # the routes with a body: what clients send features to
         for method, path, model in ROUTES:
             resource = self.api.root.resource_for_path(path)
             if model is None:
                 resource.add_method(method, integration)
             else:
-                resource.add_method(method, integration, request_validator=self.validator,
-                                    request_models={"application/json": models[model]})
+                self.prediction_methods.append(resource.add_method(
+                    method, integration, request_validator=self.validator,
+                    request_models={"application/json": models[model]}))
 
     def _add_usage_plan(self, config: Config) -> apigw.IApiKey:
         key = self.api.add_api_key("ApiKey", description=f"{config.project_name} prediction API key")

@@ -54,6 +54,11 @@ class ServingStack(Stack):
             },
         )
         self.function = self.inference.function
+        # The dimensions the function publishes its own metrics with (inference.observability): an alarm on
+        # one of them must name all three, or it watches a metric nobody publishes.
+        self.metric_dimensions = {metric_names.DIM_MODEL_NAME: config.model_name,
+                                  metric_names.DIM_MODEL_VERSION: config.model_version or "unknown",
+                                  metric_names.DIM_SERVICE: SERVICE}
         buckets.artifacts.grant(self.inference.role, names.models_prefix(config.model_name), read=True)
         self.capture.grant_put_batch(self.function)
 
@@ -107,17 +112,19 @@ class ServingStack(Stack):
         unavailable = cloudwatch.Alarm(
             self, "ModelUnavailable",
             alarm_description="The live alias answers 503: its model was refused or is missing (stops and rolls back a deployment)",
-            metric=cloudwatch.Metric(
-                namespace=metric_names.NAMESPACE, metric_name=metric_names.PREDICTION_ERRORS,
-                dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name,
-                                metric_names.DIM_MODEL_VERSION: config.model_version or "unknown",
-                                metric_names.DIM_ERROR_KIND: "model_unavailable", "service": SERVICE},
-                statistic="Sum", period=Duration.minutes(1)),
+            metric=self.model_metric(metric_names.PREDICTION_ERRORS, statistic="Sum", period=Duration.minutes(1),
+                                     **{metric_names.DIM_ERROR_KIND: "model_unavailable"}),
             threshold=1, evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         return [errors, latency, unavailable]
+
+    def model_metric(self, metric_name: str, *, statistic: str, period: Duration, **dimensions: str) -> cloudwatch.Metric:
+        """One of the function's own metrics, for the model version it is configured with (plus `dimensions`)."""
+        return cloudwatch.Metric(namespace=metric_names.NAMESPACE, metric_name=metric_name,
+                                 dimensions_map={**self.metric_dimensions, **dimensions}, statistic=statistic,
+                                 period=period)
 
     def _acknowledge(self, config: Config) -> None:
         acknowledge(

@@ -33,6 +33,10 @@ from drift_check.stats import PREDICTION, Accumulator
 SEVERITIES = ("none", "warn", "critical")
 
 
+# The data-quality thresholds of Thresholds: shares (0-1] that the deployment configures.
+QUALITY_SHARES = ("quality_warn", "missing_warn", "malformed_warn", "quality_fail")
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Decision thresholds; the defaults are the documented ones."""
@@ -46,7 +50,7 @@ class Thresholds:
     share_critical: float = 0.2
     quality_warn: float = 0.05  # share of values out of range / unseen
     missing_warn: float = 0.1  # increase of the missing rate
-    malformed_warn: float = 0.01  # share of lines where a feature was absent or of the wrong type
+    malformed_warn: float = 0.01  # share of lines rejected, or where a feature was absent or of the wrong type
     quality_fail: float = 1 / 3  # any quality share at or over this fails the dataset
 
     def __post_init__(self) -> None:
@@ -54,6 +58,10 @@ class Thresholds:
             raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
         if self.min_rows < 1:
             raise ValueError(f"min_rows must be at least 1, got {self.min_rows}")
+        for name in QUALITY_SHARES:
+            value = getattr(self, name)
+            if not 0 < value <= 1:  # at 0 every feature would have every issue
+                raise ValueError(f"{name} must be above 0 and at most 1, got {value}")
 
 
 # ---------------------------------------------------------------- statistics
@@ -285,8 +293,9 @@ def compare(baseline: Baseline, acc: Accumulator, thresholds: Thresholds | None 
     _decide(features, th.alpha)
     issues = [i for name, entry in features.items() for i in quality_issues(name, entry, acc, th)]
     rejected_share = _share(acc.rejected, acc.lines)
-    if rejected_share >= th.quality_fail:
-        issues.append(Issue(feature=None, check="rejected_share", value=rejected_share, severity="fail"))
+    if rejected_share >= th.malformed_warn:  # malformed capture lines: a broken writer or client
+        severity = "fail" if rejected_share >= th.quality_fail else "warn"
+        issues.append(Issue(feature=None, check="rejected_share", value=rejected_share, severity=severity))
     if acc.unexpected:
         issues.append(Issue(feature=None, check="unexpected_columns", value=sorted(acc.unexpected), severity="warn"))
     prediction = None

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import boto3
 import numpy as np
 import pytest
+from moto import mock_aws
 from sklearn.dummy import DummyClassifier
 
 from contracts import artifact
@@ -67,3 +70,24 @@ def next_model_artifact(baseline, tmp_path_factory) -> ModelArtifact:
 @pytest.fixture
 def scheduled_event() -> dict:
     return json.loads((EVENTS / "drift_scheduled_event.json").read_text())
+
+
+@pytest.fixture
+def aws(monkeypatch, model_artifact):
+    """Buckets, the packed model, the function's environment; the handler module bound to this mock."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("capture", "reports", "artifacts"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket="artifacts", Key="churn/3/model.tar.gz", Body=model_artifact.tarball)
+        for name, value in {
+            "CAPTURE_BUCKET": "capture", "REPORTS_BUCKET": "reports", "MODEL_NAME": "churn",
+            "MODEL_DATA_URL": "s3://artifacts/churn/3/model.tar.gz", "MODEL_SHA256": model_artifact.sha256,
+            "MIN_ROWS": "500", "DRIFT_WORKERS": "1", "CHECKPOINT_EVERY_FILES": "1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        from drift_check import app, model_source
+
+        monkeypatch.setattr(app, "s3", s3)
+        model_source._CACHE.clear()
+        yield SimpleNamespace(s3=s3, app=app)

@@ -1,10 +1,14 @@
-"""Shared helpers for the drift tests: the test schema, synthetic columns, baselines, capture lines, a Lambda context."""
+"""Shared helpers for the drift tests: the test schema, synthetic columns, baselines, capture lines, a Lambda
+context, and the handler on moto (capture files in, stored reports and EMF out)."""
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
+from contracts import names
 from contracts.baseline import Baseline, baseline_json
 from contracts.capture_record import record_line
 from contracts.schema import MISSING_CATEGORY, Feature, FeatureSchema, FeatureType
@@ -67,3 +71,24 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+PREFIX = names.capture_prefix("churn") + "2025/01/15/05/"
+
+
+def put_capture(s3, name: str, lines: list[bytes], *, compress: bool = True) -> None:
+    body = b"".join(lines)
+    s3.put_object(Bucket="capture", Key=PREFIX + name, Body=gzip.compress(body) if compress else body)
+
+
+def emf_blobs(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+
+
+def stored_report(s3, uri: str) -> dict:
+    key = uri.removeprefix("s3://reports/")
+    return json.loads(s3.get_object(Bucket="reports", Key=key)["Body"].read())
+
+
+def run(aws, event, context=None) -> dict:
+    return aws.app.handler(event, context or FakeContext())

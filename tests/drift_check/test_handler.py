@@ -2,59 +2,23 @@
 from __future__ import annotations
 
 import gzip
-import json
-from types import SimpleNamespace
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from contracts import metric_names as mn
 from contracts import names
 from contracts.artifact import TamperedArtifact
-from tests.drift_check.drift_helpers import FakeContext, capture_lines, make_columns
-
-PREFIX = names.capture_prefix("churn") + "2025/01/15/05/"
-
-
-@pytest.fixture
-def aws(monkeypatch, model_artifact):
-    """Buckets, the packed model, the function's environment; the handler module bound to this mock."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in ("capture", "reports", "artifacts"):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket="artifacts", Key="churn/3/model.tar.gz", Body=model_artifact.tarball)
-        for name, value in {
-            "CAPTURE_BUCKET": "capture", "REPORTS_BUCKET": "reports", "MODEL_NAME": "churn",
-            "MODEL_DATA_URL": "s3://artifacts/churn/3/model.tar.gz", "MODEL_SHA256": model_artifact.sha256,
-            "MIN_ROWS": "500", "DRIFT_WORKERS": "1", "CHECKPOINT_EVERY_FILES": "1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        from drift_check import app, model_source
-
-        monkeypatch.setattr(app, "s3", s3)
-        model_source._CACHE.clear()
-        yield SimpleNamespace(s3=s3, app=app)
-
-
-def put_capture(s3, name: str, lines: list[bytes], *, compress: bool = True) -> None:
-    body = b"".join(lines)
-    s3.put_object(Bucket="capture", Key=PREFIX + name, Body=gzip.compress(body) if compress else body)
-
-
-def emf_blobs(capsys) -> list[dict]:
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-
-
-def stored_report(s3, uri: str) -> dict:
-    key = uri.removeprefix("s3://reports/")
-    return json.loads(s3.get_object(Bucket="reports", Key=key)["Body"].read())
-
-
-def run(aws, event, context=None) -> dict:
-    return aws.app.handler(event, context or FakeContext())
+from tests.drift_check.drift_helpers import (
+    PREFIX,
+    FakeContext,
+    capture_lines,
+    emf_blobs,
+    make_columns,
+    put_capture,
+    run,
+    stored_report,
+)
 
 
 @pytest.fixture

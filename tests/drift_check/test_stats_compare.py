@@ -159,3 +159,34 @@ def test_benjamini_hochberg_matches_the_textbook_example():
     p = [0.01, 0.04, 0.03, 0.005]
     assert benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
     assert benjamini_hochberg([]) == []
+
+
+@pytest.mark.parametrize(("rejected", "severity"), [(5, None), (20, "warn"), (600, "fail")])
+def test_malformed_capture_lines_are_a_quality_issue_of_their_own(rejected, severity):
+    """Rejected lines warn from the malformed share (1 %) and fail from a third, like a feature's wrong types."""
+    base = one_feature_baseline(FeatureType.NUMERIC, np.random.default_rng(0).normal(size=1000))
+    acc = Accumulator(base)
+    acc.update({"v": np.random.default_rng(1).normal(size=1000)}, 1000)
+    acc.count_rejects({"bad_json": rejected})
+    issues = [i for i in compare(base, acc).to_dict()["quality"]["issues"] if i["check"] == "rejected_share"]
+    if severity is None:  # 5 of 1,005 lines: under 1 %
+        assert issues == []
+    else:
+        assert issues == [{"feature": None, "check": "rejected_share", "value": pytest.approx(rejected / (1000 + rejected)),
+                           "severity": severity}]
+
+
+def test_quality_thresholds_are_the_ones_given():
+    base = one_feature_baseline(FeatureType.NUMERIC, np.random.default_rng(0).normal(size=1000))
+    current = np.where(np.arange(1000) % 10 < 3, np.nan, np.random.default_rng(1).normal(size=1000))  # 30 % missing
+    assert [i["severity"] for i in check(base, {"v": current})["quality"]["issues"]] == ["warn"]
+    assert check(base, {"v": current}, Thresholds(missing_warn=0.5))["quality"]["issues"] == []
+    failed = check(base, {"v": current}, Thresholds(quality_fail=0.25))
+    assert [i["severity"] for i in failed["quality"]["issues"]] == ["fail"] and failed["dataset_drift"]
+
+
+@pytest.mark.parametrize("field", ["quality_warn", "missing_warn", "malformed_warn", "quality_fail"])
+@pytest.mark.parametrize("value", [0.0, -0.1, 1.5])
+def test_quality_shares_outside_zero_to_one_are_refused(field, value):
+    with pytest.raises(ValueError, match=field):
+        Thresholds(**{field: value})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from demo.local_batch import ITEMS_PER_CHILD
-from demo.loop import BATCH_JOB, BATCH_ROWS, DRIFTED_FEATURES, SEGMENT_ROWS
+from demo.loop import BATCH_JOB, BATCH_ROWS, DRIFTED_FEATURES, LOW_TRAFFIC_HOURS, LOW_TRAFFIC_ROWS, SEGMENT_ROWS
 
 MALFORMED_PER_SEGMENT = 8
 
@@ -66,7 +66,7 @@ def test_traffic_is_answered_and_bad_input_rejected_without_5xx(loop, segment):
 
 
 def test_every_prediction_is_captured_once(loop):
-    assert loop["captured_lines"] == 2 * SEGMENT_ROWS
+    assert loop["captured_lines"] == 2 * SEGMENT_ROWS + LOW_TRAFFIC_HOURS * LOW_TRAFFIC_ROWS
     assert loop["captured_objects"] > 0
 
 
@@ -77,6 +77,18 @@ def test_drift_check_reads_each_window_once_and_finds_the_drifted_segment(loop):
     assert set(DRIFTED_FEATURES) <= set(second["drifted_features"])
     assert first["metrics_published"] > 0 and second["report_uri"].startswith("s3://")
     assert loop["html_report"] and Path(loop["html_report"]).read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_low_traffic_hours_are_pooled_into_one_verdict(loop):
+    checks = loop["low_traffic_checks"]
+    assert len(checks) == LOW_TRAFFIC_HOURS and LOW_TRAFFIC_ROWS * (LOW_TRAFFIC_HOURS - 1) < 500
+    for hour, check in enumerate(checks[:-1], start=1):
+        assert (check["status"], check["pool"], check["pooled_runs"]) == ("insufficient_data", "carried_over", hour)
+        assert check["rows_checked"] == hour * LOW_TRAFFIC_ROWS and not check["dataset_drift"]
+    verdict = checks[-1]
+    assert (verdict["status"], verdict["pool"], verdict["pooled_runs"]) == ("ok", "complete", LOW_TRAFFIC_HOURS)
+    assert verdict["rows_checked"] == LOW_TRAFFIC_HOURS * LOW_TRAFFIC_ROWS
+    assert "then a pooled verdict: status ok" in loop["stdout"]
 
 
 def test_alarm_starts_retraining_and_the_candidate_is_judged_against_production(loop):

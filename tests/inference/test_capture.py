@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from contracts import metric_names
 from contracts.capture_record import parse_line
 from inference import capture
 from tests.inference.serving_helpers import VERSIONS, api_event, invoke, load_app
@@ -90,6 +91,24 @@ def test_delivery_failure_is_counted_and_the_prediction_still_served(firehose_to
     assert status == 200 and body["count"] == 4
     assert emf_values(capsys.readouterr().out, "CaptureRecordsDropped") == [4.0]
     assert any(r.getMessage() == "capture delivery failed" and r.levelname == "WARNING" for r in caplog.records)
+
+
+@pytest.mark.parametrize(("stream", "metric"), [(STREAM, metric_names.CAPTURE_SENT),
+                                                ("no-such-stream", metric_names.CAPTURE_DROPPED)])
+def test_capture_counts_carry_the_dimensions_the_alarms_watch(firehose_to_s3, monkeypatch, breast_cancer_dir,
+                                                              breast_cancer_rows, lambda_context, capsys, stream, metric):
+    """CaptureDropped and CaptureSilent name all three (tests/stacks/test_input_alarms.py): a metric with other
+    dimensions would be another metric, and the alarms would never see it."""
+    served = load_app(monkeypatch, MODEL_DIR=str(breast_cancer_dir), CAPTURE_STREAM=stream, MODEL_VERSION="4")
+    invoke(served, api_event("v1", "POST", "/predict/batch", {"instances": breast_cancer_rows[:4]}), lambda_context)
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    for name in (metric, metric_names.PREDICTIONS):  # the silence alarm compares the two
+        (blob,) = [b for b in blobs if name in b]
+        assert blob[name] == [4.0]
+        (dimensions,) = blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]  # one set: no other metric to alarm on
+        assert set(dimensions) == {metric_names.DIM_SERVICE, metric_names.DIM_MODEL_NAME, metric_names.DIM_MODEL_VERSION}
+        assert (blob[metric_names.DIM_SERVICE], blob[metric_names.DIM_MODEL_NAME], blob[metric_names.DIM_MODEL_VERSION]) == (
+            "inference", "breast-cancer", "4")
 
 
 def test_rejected_records_count_only_their_lines(caplog):

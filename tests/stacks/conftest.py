@@ -43,6 +43,23 @@ VARIANT = {
     "batch_capture_sample_rate": "0.05",
     "batch_memory_mb": "8192",
     "batch_trigger_on_upload": "false",
+    # The drift check's pooling and fan-out, every setting off its default.
+    "drift_max_window_hours": "48",
+    "drift_memory_mb": "3008",
+    "drift_fanout_mb": "8192",
+    "drift_fanout_group_mb": "512",
+    "drift_fanout_max_concurrency": "50",
+    "drift_fanout_timeout_minutes": "60",
+    # The input alarms and the data-quality thresholds, every setting off its default (capture sampled).
+    "capture_sample_rate": "0.25",
+    "quality_missing_increase": "0.2",
+    "quality_out_of_range_share": "0.1",
+    "quality_malformed_share": "0.02",
+    "quality_fail_share": "0.5",
+    "quality_alarm_issues": "2",
+    "client_error_alarm_percent": "25",
+    "capture_dropped_alarm_records": "50",
+    "capture_silence_minutes": "120",
 }
 TEMPLATES = ("storage", "training", "serving", "monitoring", "batch")
 

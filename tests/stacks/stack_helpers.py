@@ -75,3 +75,38 @@ def function_by_command(template: Template, command: str) -> dict[str, Any]:
                if f["Properties"].get("ImageConfig", {}).get("Command") == [command]]
     assert len(matches) == 1, f"expected one function running {command}, found {len(matches)}"
     return matches[0]
+
+
+def with_refs(value: Any) -> str:
+    """Like `flatten`, but a reference keeps its target: <LogicalId.Arn>, <Ref LogicalId>, <DataBucketArn>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(with_refs(p) for p in parts)
+    if "Fn::GetAtt" in value:
+        return "<{}.{}>".format(*value["Fn::GetAtt"])
+    if "Ref" in value:
+        return f"<Ref {value['Ref']}>"
+    if "Fn::GetStackOutput" in value:
+        return f"<{value['Fn::GetStackOutput']['OutputName']}>"
+    return "<token>"
+
+
+def definition_of(template) -> dict[str, Any]:
+    return json.loads(with_refs(only(template, "AWS::StepFunctions::StateMachine")["DefinitionString"]))
+
+
+def s3_grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """S3 action → {"<BucketOutput>/prefix*"} (object actions) or {"<BucketOutput>?prefix=..."} (ListBucket)."""
+    grants: dict[str, set[str]] = {}
+    for s in statements:
+        for action in (a for a in as_list(s["Action"]) if a.startswith("s3:")):
+            for resource in as_list(s["Resource"]):
+                target = with_refs(resource)
+                if action == "s3:ListBucket":
+                    prefixes = s.get("Condition", {}).get("StringLike", {}).get("s3:prefix", ["<any>"])
+                    grants.setdefault(action, set()).update(f"{target}?prefix={p}" for p in prefixes)
+                else:
+                    grants.setdefault(action, set()).add(target)
+    return grants

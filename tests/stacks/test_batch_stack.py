@@ -1,9 +1,6 @@
 """Batch stack: plan → Distributed Map over the manifest → summarize; the functions, their grants, the upload trigger."""
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
 from contracts import names
@@ -12,11 +9,14 @@ from contracts.names import Output
 from tests.stacks.stack_helpers import (
     actions_of,
     as_list,
+    definition_of,
     flatten,
     function_by_command,
     only,
     resources,
     role_statements,
+    s3_grants,
+    with_refs,
 )
 
 pytestmark = pytest.mark.slow
@@ -24,26 +24,6 @@ pytestmark = pytest.mark.slow
 MODEL = "breast-cancer"
 OUTPUT = f"batch/{MODEL}/output/"
 HANDLERS = ("plan", "score", "summarize")
-
-
-def with_refs(value: Any) -> str:
-    """Like `flatten`, but a reference keeps its target: <LogicalId.Arn>, <Ref LogicalId>, <DataBucketArn>."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(with_refs(p) for p in parts)
-    if "Fn::GetAtt" in value:
-        return "<{}.{}>".format(*value["Fn::GetAtt"])
-    if "Ref" in value:
-        return f"<Ref {value['Ref']}>"
-    if "Fn::GetStackOutput" in value:
-        return f"<{value['Fn::GetStackOutput']['OutputName']}>"
-    return "<token>"
-
-
-def definition_of(template) -> dict[str, Any]:
-    return json.loads(with_refs(only(template, "AWS::StepFunctions::StateMachine")["DefinitionString"]))
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +44,6 @@ def function_id(template, handler: str) -> str:
     return found
 
 
-def s3_grants(statements: list[dict[str, Any]]) -> dict[str, set[str]]:
-    """S3 action → {"<BucketOutput>/prefix*"} (object actions) or {"<BucketOutput>?prefix=..."} (ListBucket)."""
-    grants: dict[str, set[str]] = {}
-    for s in statements:
-        for action in (a for a in as_list(s["Action"]) if a.startswith("s3:")):
-            for resource in as_list(s["Resource"]):
-                target = with_refs(resource)
-                if action == "s3:ListBucket":
-                    prefixes = s.get("Condition", {}).get("StringLike", {}).get("s3:prefix", ["<any>"])
-                    grants.setdefault(action, set()).update(f"{target}?prefix={p}" for p in prefixes)
-                else:
-                    grants.setdefault(action, set()).add(target)
-    return grants
 
 
 # ------------------------------------------------------------------ the state machine

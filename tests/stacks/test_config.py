@@ -85,6 +85,16 @@ def test_training_data_key_follows_the_model_name_unless_set():
     ("batch_memory_mb", "64", "between 128 and 10240"),
     ("batch_memory_mb", "20000", "between 128 and 10240"),
     ("batch_trigger_on_upload", "sometimes", "expected true or false"),
+    ("quality_missing_increase", "0", "above 0 and at most 1"),
+    ("quality_out_of_range_share", "-0.05", "above 0 and at most 1"),
+    ("quality_malformed_share", "1.5", "above 0 and at most 1"),
+    ("quality_fail_share", "a third", "expected a number"),
+    ("quality_alarm_issues", "0", "must be >= 1"),
+    ("client_error_alarm_percent", "0", "(0, 100]"),
+    ("client_error_alarm_percent", "101", "(0, 100]"),
+    ("capture_dropped_alarm_records", "0", "must be >= 1"),
+    ("capture_silence_minutes", "4", "between 5 and 1440"),
+    ("capture_silence_minutes", "1441", "between 5 and 1440"),
 ])
 def test_bad_values_are_rejected_naming_the_key(key, value, message):
     with pytest.raises(ConfigError, match=rf"'{key}'.*{_escape(message)}"):
@@ -142,3 +152,15 @@ def test_batch_output_formats_are_the_contracts():
 
 def test_configuration_reference_is_in_sync_with_the_fields():
     assert markdown_table() in (REPO / "docs" / "configuration.md").read_text()
+
+
+def test_input_alarm_and_quality_defaults_and_command_line_values():
+    config = Config()
+    assert (config.quality_missing_increase, config.quality_out_of_range_share, config.quality_malformed_share,
+            config.quality_fail_share) == (0.1, 0.05, 0.01, 1 / 3)
+    assert (config.quality_alarm_issues, config.client_error_alarm_percent, config.capture_dropped_alarm_records,
+            config.capture_silence_minutes) == (1, 10.0, 10, 60)
+    config = from_context({"quality_fail_share": "0.5", "client_error_alarm_percent": "2.5",
+                           "capture_silence_minutes": "1440", "quality_out_of_range_share": 1})
+    assert config.quality_fail_share == 0.5 and config.client_error_alarm_percent == 2.5
+    assert config.capture_silence_minutes == 1440 and config.quality_out_of_range_share == 1.0

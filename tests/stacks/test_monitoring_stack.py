@@ -67,7 +67,14 @@ def test_drift_check_reads_capture_and_writes_only_its_reports(default_app):
 
 def test_dead_letter_queue_is_encrypted_and_ssl_only(default_app):
     queue = only(default_app.monitoring, "AWS::SQS::Queue")
-    assert queue["SqsManagedSseEnabled"] is True
+    # The alarm topic's customer key, which both writers of dead letters may use.
+    key_id = queue["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    assert key_id.startswith("AlarmsKey")
+    key_policy = resources(default_app.monitoring, "AWS::KMS::Key")[key_id]["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "events.amazonaws.com"} and "kms:GenerateDataKey" in s["Action"]
+               for s in key_policy)
+    assert any(s["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"] and s["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+               for s in role_statements(default_app.monitoring, "DriftCheckRole"))
     statements = only(default_app.monitoring, "AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
                for s in statements)
@@ -78,7 +85,8 @@ def test_dataset_drift_alarm_watches_the_drift_metric_per_model(alarms):
     assert (drift["Namespace"], drift["MetricName"]) == (metric_names.NAMESPACE, metric_names.DRIFT_DATASET)
     assert drift["Dimensions"] == [{"Name": metric_names.DIM_MODEL_NAME, "Value": "breast-cancer"}]
     assert drift["Threshold"] == 1 and drift["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert drift["Period"] == 3600 and drift["TreatMissingData"] == "notBreaching"
+    # A pooled run publishes no verdict: the alarm keeps the last one instead of flapping to OK and back.
+    assert drift["Period"] == 3600 and drift["TreatMissingData"] == "ignore"
     assert drift["OKActions"]  # the all-clear is sent too
 
 
@@ -105,9 +113,18 @@ def test_a_failed_batch_job_alarms(default_app, alarms):
     assert default_app.stacks.batch.stack_name in json.dumps(dimension["Value"])  # the batch stack's state machine
 
 
+def test_a_failed_drift_fan_out_alarms(default_app, alarms):
+    fanout = alarm(alarms, "DriftFanoutFailed")
+    assert (fanout["Namespace"], fanout["MetricName"], fanout["Statistic"]) == ("AWS/States", "ExecutionsFailed", "Sum")
+    assert fanout["Threshold"] == 1 and fanout["Period"] == 300 and fanout["EvaluationPeriods"] == 1
+    (dimension,) = fanout["Dimensions"]
+    assert dimension["Name"] == "StateMachineArn" and "DriftFanoutStateMachine" in json.dumps(dimension["Value"])
+
+
 def test_every_alarm_notifies_the_encrypted_topic(default_app, alarms):
     topic_id = next(iter(resources(default_app.monitoring, "AWS::SNS::Topic")))
-    assert len(alarms) == 9
+    # 9 + drift fan-out failed + data quality, 4xx rate, capture dropped, capture silent (tests/stacks/test_input_alarms.py)
+    assert len(alarms) == 14
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": topic_id}]
     assert "KmsMasterKeyId" in only(default_app.monitoring, "AWS::SNS::Topic")
