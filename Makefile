@@ -13,6 +13,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:
 	@echo "make demo         run the whole loop locally against an embedded AWS (moto)"
+	@echo "                  on your CSV: make demo DATA=my.csv TARGET=label [CATEGORICAL=a,b] [MODEL_NAME=x] [TASK=...]"
 	@echo "make test         synth + cfn-lint + the test suite"
 	@echo "make synth        cdk synth into cdk.out/ with cdk-nag AwsSolutions"
 	@echo "make lint         hadolint, ruff, cfn-lint, checkov (every skipped check and its reason: stacks/checkov_skips.toml)"
@@ -39,8 +40,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Your own data: make demo DATA=my.csv TARGET=label [CATEGORICAL=a,b] [MODEL_NAME=name] [TASK=regression] [FLOOR=0.3].
+# Each is passed only when set; MODEL_NAME only from the command line (`make deploy` reads cdk.json's below, and
+# a shell may have the functions' environment variable of that name): else the demo names the model after the file.
+DEMO_ARGS = $(if $(DATA),--data "$(DATA)") $(if $(TARGET),--target "$(TARGET)") \
+	$(if $(CATEGORICAL),--categorical "$(CATEGORICAL)") $(if $(TASK),--task "$(TASK)") $(if $(FLOOR),--floor "$(FLOOR)") \
+	$(if $(ALGORITHM),--algorithm "$(ALGORITHM)") $(if $(SEARCH),--search-candidates "$(SEARCH)") \
+	$(if $(filter command line,$(origin MODEL_NAME)),--model-name "$(MODEL_NAME)")
+
 demo: $(VENV)/.installed
-	$(VENV)/bin/mlops demo
+	$(VENV)/bin/mlops demo $(DEMO_ARGS)
 
 synth: $(VENV)/.installed node_modules/.installed
 	$(CDK) synth --quiet

@@ -65,6 +65,33 @@ class OnnxStatus(BaseModel):
     tree_precision: str | None = None  # "float32" where tree ensembles run in float32, as scikit-learn's trees do
 
 
+class SearchCandidate(BaseModel):
+    """One hyperparameter set a search tried, and its cross-validated score on the training rows."""
+
+    params: dict[str, int | float | None]  # the algorithm's hyperparameters (None: the estimator's default)
+    cv_mean: float  # mean of the primary metric over the folds (higher is better)
+    cv_std: float
+    seconds: float  # fitting and scoring every fold
+
+
+class SearchSummary(BaseModel):
+    """A bounded hyperparameter search (`--search N`): every candidate tried and the one refit.
+
+    Candidates run in order until N are done or the time budget is spent; the best by cv_mean
+    (the first on a tie) is refit on all training rows and is the artifact's model.
+    """
+
+    metric: str  # the task's primary metric (training.evaluate.PRIMARY_METRIC)
+    folds: int
+    seed: int  # draws the candidates and the folds: the same seed tries the same candidates
+    requested: int  # N
+    budget_seconds: float
+    stopped_by_budget: bool  # the budget ran out before N candidates were tried
+    seconds: float
+    best: int  # index into candidates
+    candidates: list[SearchCandidate]
+
+
 class Metadata(BaseModel):
     """metadata.json"""
 
@@ -82,6 +109,12 @@ class Metadata(BaseModel):
     created_at: str
     onnx: OnnxStatus
     rows: dict[str, int] = Field(default_factory=dict)  # train / test row counts
+    search: SearchSummary | None = None  # when a hyperparameter search chose the model's hyperparameters
+
+    @property
+    def search_candidates(self) -> list[SearchCandidate] | None:
+        """Every candidate of the search, or None when no search ran (for run records)."""
+        return self.search.candidates if self.search else None
 
 
 def library_versions() -> dict[str, str]:

@@ -11,6 +11,9 @@ from typing import Any
 
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 FALSE_VALUES = frozenset({"0", "false", "no", "off"})
+# The values of SERVING_RUNTIME (the serving_runtime context key): "auto" serves model.onnx when the
+# artifact has it, else model.joblib. Here so the stacks validate the key without importing the server.
+SERVING_RUNTIMES = ("auto", "onnxruntime", "scikit-learn")
 
 
 class Var:

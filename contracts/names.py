@@ -5,8 +5,13 @@ tests build their fake AWS from them. Standard library only: the serving cold st
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import partial
+
+# A model's name is part of S3 prefixes, IAM policies, the registry's model package group and job names;
+# SageMaker's group names allow the least: letters, digits and hyphens, 63 at most.
+MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
 
 # ------------------------------------------------------------------ S3 layout (keys inside the storage buckets)
 
@@ -28,6 +33,7 @@ CAPTURE_ERRORS = "capture-errors/"
 # reports bucket
 VALIDATION = "validation/"
 EVALUATION = "evaluation/"
+RUNS = "runs/"  # one run record per pipeline run (contracts/run_record.py)
 DRIFT = "drift/"
 
 
@@ -57,6 +63,8 @@ validation_prefix = partial(model_prefix, VALIDATION)
 validation_report_key = partial(run_report_key, VALIDATION)
 evaluation_prefix = partial(model_prefix, EVALUATION)
 evaluation_report_key = partial(run_report_key, EVALUATION)
+runs_prefix = partial(model_prefix, RUNS)
+run_record_key = partial(run_report_key, RUNS)
 # Drift reports (partitioned by date) and the drift check's checkpoint.
 drift_prefix = partial(model_prefix, DRIFT)
 

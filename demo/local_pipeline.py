@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts import names
+from contracts.artifact import utc_now
 from contracts.env import Var
 from demo.lambda_context import LocalContext
 from demo.local_sagemaker import run_training_job
@@ -33,8 +34,12 @@ class PipelineRun:
 
 
 def run_pipeline(*, model_name: str, run_id: str, data_uri: str, target: str, workdir: Path,
-                 categorical: list[str] | None = None, task: str = "") -> PipelineRun:
-    """Run one execution; raises the step's own exception (DataValidationError, TrainingJobFailed, …) on failure."""
+                 categorical: list[str] | None = None, task: str = "",
+                 choice: dict | None = None) -> PipelineRun:
+    """Run one execution; raises the step's own exception (DataValidationError, TrainingJobFailed, …) on failure.
+
+    choice: the execution input's model fields (algorithm, hyperparameters, search_candidates, search_seconds).
+    """
     missing = [name for name in PIPELINE_ENV if not os.environ.get(name)]
     if missing:
         raise RuntimeError(f"set {', '.join(missing)} before running the pipeline")
@@ -42,16 +47,19 @@ def run_pipeline(*, model_name: str, run_id: str, data_uri: str, target: str, wo
 
     run = PipelineRun(run_id=run_id)
     base = {"model_name": model_name, "run_id": run_id}
+    started_at = utc_now()  # the execution's start, as Step Functions passes it to the run record
     run.validation = steps.validate_handler(
-        base | {"data_uri": data_uri, "target": target, "task": task, "categorical": categorical or []},
+        base | {"data_uri": data_uri, "target": target, "task": task, "categorical": categorical or []} | (choice or {}),
         LocalContext("validate"))
+    job_name = f"{model_name}-{run_id}"
     run.model_data_url = run_training_job(
-        job_name=f"{model_name}-{run_id}",
+        job_name=job_name,
         channels={part: run.validation[f"{part}_uri"] for part in names.SPLIT_PARTS},
         hyperparameters=run.validation["hyperparameters"],
         output_path=f"s3://{os.environ[Var.ARTIFACTS_BUCKET]}/{names.models_prefix(model_name)}", workdir=workdir)
     run.evaluation = steps.evaluate_handler(
-        base | {"candidate_model_uri": run.model_data_url, "test_uri": run.validation["test_uri"]},
+        base | {"candidate_model_uri": run.model_data_url, "test_uri": run.validation["test_uri"],
+                "data_uri": data_uri, "started_at": started_at, "training_job_name": job_name},
         LocalContext("evaluate"))
     if run.evaluation["passed"]:
         run.registration = steps.register_handler(

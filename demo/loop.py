@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
@@ -16,9 +17,12 @@ from typing import Any
 import boto3
 
 from contracts import names
+from contracts.env import Var
 from contracts.events import retraining_input
 from contracts.s3_uri import split_s3_uri
+from contracts.schema import FeatureSchema, FeatureType
 from demo import traffic
+from demo.data import DemoData, Shift, derived_drift
 from demo.lambda_context import LocalContext
 from demo.local_alarms import DriftAlarm, RetrainingRule, publish_emf
 from demo.local_aws import LocalDeployment, scheduled_event
@@ -26,14 +30,9 @@ from demo.local_batch import BatchRun, batch_trigger, upload_and_score
 from demo.local_pipeline import PipelineRun, run_pipeline
 from demo.local_server import prediction_api
 from training import registry
-from training.dataset import read_csv
+from training.dataset import infer_schema, is_missing, parse_float, read_csv
 from training.registry import ModelVersion
 
-MODEL_NAME = "breast-cancer"
-DATA_KEY = names.training_data_key(MODEL_NAME)
-# The drifted segment: the tumour-size features read 30 % larger, as after a scanner recalibration.
-DRIFTED_FEATURES = ("mean_radius", "mean_perimeter", "mean_area")
-DRIFT_FACTOR = 1.3
 SEGMENT_ROWS = 800  # above the drift check's 500-row minimum
 BATCH_SIZE = 100
 SINGLES = 200
@@ -43,13 +42,21 @@ BATCH_JOB = "nightly"
 LOW_TRAFFIC_HOURS = 8
 LOW_TRAFFIC_ROWS = 64  # per simulated hour, in batches of 8: 8 hours pool 512 rows
 BATCH_ROWS = 20_000  # a file of several parts (the demo's parts are 1 MB)
+# Rows of the batch file given a value the model refuses, in a numeric column: to the errors file, not lost.
+REFUSED_BATCH_ROWS = (17, 4242, 15000)
 
 Step = Callable[[str], contextlib.AbstractContextManager]
+
+
+class CandidateRejected(RuntimeError):
+    """The first model failed the evaluation gate: there is nothing to approve, serve or monitor."""
 
 
 @dataclass
 class LoopResult:
     deployment: LocalDeployment
+    data: DemoData
+    drift: tuple[Shift, ...]
     first_run: PipelineRun
     approved: ModelVersion
     live: ModelVersion
@@ -66,6 +73,7 @@ class LoopResult:
     retraining_input: dict | None
     retraining: PipelineRun | None
     batch: BatchRun | None = None
+    batch_refused_on_purpose: int = 0
     versions: list[ModelVersion] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -85,15 +93,21 @@ class LoopResult:
         return json.dumps(body, default=default, indent=2)
 
 
-def feature_rows(csv_path: Path, target: str) -> list[dict[str, float]]:
+def feature_rows(csv_path: Path, schema: FeatureSchema) -> list[dict[str, float | str | None]]:
+    """The CSV's rows as a client sends them: numbers, category strings, null for a missing value."""
     table = read_csv(csv_path)
-    names = [n for n in table.header if n != target]
-    columns = [table.column(n) for n in names]
-    return [dict(zip(names, (float(v) for v in values))) for values in zip(*columns)]
+
+    def value(text: str, numeric: bool) -> float | str | None:
+        if is_missing(text):
+            return None
+        return parse_float(text) if numeric else text.strip()
+
+    columns = [(f.name, table.column(f.name), f.type is FeatureType.NUMERIC) for f in schema.features]
+    return [{name: value(values[i], numeric) for name, values, numeric in columns} for i in range(table.n_rows)]
 
 
-def drifted(rows: list[dict[str, float]]) -> list[dict[str, float]]:
-    return [row | {name: row[name] * DRIFT_FACTOR for name in DRIFTED_FEATURES} for row in rows]
+def drifted(rows: list[dict], segment: tuple[Shift, ...]) -> list[dict]:
+    return [row | {shift.feature: shift.apply(row[shift.feature]) for shift in segment} for row in rows]
 
 
 def segment_requests(rows: list[dict], rng: random.Random) -> list[tuple[str, bytes]]:
@@ -105,16 +119,28 @@ def segment_requests(rows: list[dict], rng: random.Random) -> list[tuple[str, by
     return requests
 
 
-def batch_file(rows: list[dict[str, float]], rng: random.Random) -> bytes:
-    """BATCH_ROWS customers with an id column, three of them malformed (to the errors file, not lost)."""
-    names = list(rows[0])
-    lines = [",".join(["id", *names])]
+def refused_cells(schema: FeatureSchema) -> tuple[int, tuple[str, ...]] | None:
+    """A numeric column and values the model refuses there: missing ones only where training had none;
+    None when no column is numeric (an unseen category is scored, with a warning)."""
+    for j, feature in enumerate(schema.features):
+        if feature.type is FeatureType.NUMERIC:
+            return j, ("not-a-number", "1e999", "-1e999") if feature.missing_rate > 0 else ("n/a", "", "1e999")
+    return None
+
+
+def batch_file(rows: list[dict], schema: FeatureSchema, rng: random.Random) -> tuple[bytes, int]:
+    """BATCH_ROWS customers with an id column, REFUSED_BATCH_ROWS of them malformed; and how many are."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", *schema.names])
+    refused = refused_cells(schema)
     for i in range(BATCH_ROWS):
-        values = [repr(v) for v in rng.choice(rows).values()]
-        if i in (17, 4242, 15000):
-            values[i % len(values)] = ["n/a", "", "1e999"][(17, 4242, 15000).index(i)]
-        lines.append(",".join([f"customer-{i:05d}", *values]))
-    return ("\n".join(lines) + "\n").encode()
+        values = ["" if v is None else repr(v) if isinstance(v, float) else v for v in rng.choice(rows).values()]
+        if refused and i in REFUSED_BATCH_ROWS:
+            column, bad = refused
+            values[column] = bad[REFUSED_BATCH_ROWS.index(i)]
+        writer.writerow([f"customer-{i:05d}", *values])
+    return out.getvalue().encode(), len(REFUSED_BATCH_ROWS) if refused else 0
 
 
 def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
@@ -178,35 +204,41 @@ def copy_html(report_uri: str, dest: Path) -> Path | None:
     return None
 
 
-def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: random.Random) -> LoopResult:
-    deployment = LocalDeployment(MODEL_NAME)
+def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
+             choice: dict | None = None) -> LoopResult:
+    model_name, target, categorical = data.model_name, data.target, list(data.categorical)
+    data_key = names.training_data_key(model_name)
+    deployment = LocalDeployment(model_name)
     with step("create the buckets and the capture stream; upload the training data"):
         deployment.create()
-        alarm = DriftAlarm(MODEL_NAME)
+        alarm = DriftAlarm(model_name)
         rule = RetrainingRule()
         rule.create(alarm.create())
         trigger = batch_trigger(deployment)
         os.environ.update(deployment.pipeline_env())
-        boto3.client("s3").upload_file(str(csv_path), deployment.data_bucket, DATA_KEY)
-    data_uri = f"s3://{deployment.data_bucket}/{DATA_KEY}"
+        boto3.client("s3").upload_file(str(data.csv_path), deployment.data_bucket, data_key)
+    data_uri = f"s3://{deployment.data_bucket}/{data_key}"
 
     with step("training pipeline: validate → train (SageMaker container contract) → evaluate → register"):
-        first = run_pipeline(model_name=MODEL_NAME, run_id="run-1", data_uri=data_uri, target=target, workdir=workdir)
+        first = run_pipeline(model_name=model_name, run_id="run-1", data_uri=data_uri, target=target, workdir=workdir,
+                             categorical=categorical, task=data.task or "", choice=choice)
         print(f"  validation: {first.validation['rows']} rows, task {first.validation['task']}; "
               f"model {first.model_data_url}", flush=True)
         print(f"  evaluation: {json.dumps(first.evaluation['candidate'])}; {first.evaluation['reason']}", flush=True)
         print(f"  registered: {first.registration}", flush=True)
     if not first.registered:
-        raise RuntimeError(f"the first candidate was not registered: {first.evaluation['reason']}")
+        raise CandidateRejected(f"the first candidate was not registered: {first.evaluation['reason']}")
 
     sagemaker = boto3.client("sagemaker")
     version = first.registration["model_package_version"]
     with step(f"approve v{version} in the Model Registry and promote it"):
-        approved = registry.approve(sagemaker, MODEL_NAME, version, "approved by make demo")
-        live = registry.resolve(sagemaker, MODEL_NAME, version)
+        approved = registry.approve(sagemaker, model_name, version, "approved by make demo")
+        live = registry.resolve(sagemaker, model_name, version)
         print(f"  the function's configuration now names v{live.version}, sha256 {live.sha256[:12]}…", flush=True)
 
-    rows = feature_rows(csv_path, target)
+    schema = infer_schema(read_csv(data.csv_path), target, set(categorical))
+    rows = feature_rows(data.csv_path, schema)
+    segment = data.drift or derived_drift(schema, rows)
     with prediction_api(deployment.serving_env(live), workdir / "api.log") as url:
         health = traffic.get_json(url, "/health")
         print(f"  API on {url}: {health}", flush=True)
@@ -222,8 +254,8 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
         with step(f"low traffic: {LOW_TRAFFIC_HOURS} simulated hours of {LOW_TRAFFIC_ROWS} predictions, a drift check "
                   "after each (pooled until 500 rows)"):
             low_traffic_checks, captured = low_traffic_period(deployment, live, url, rows, rng, normal.rows_predicted)
-        with step(f"send a drifted segment ({', '.join(DRIFTED_FEATURES)} × {DRIFT_FACTOR})"):
-            drifted_traffic = traffic.send(url, segment_requests(drifted(rows), rng))
+        with step(f"send a drifted segment ({', '.join(map(str, segment))})"):
+            drifted_traffic = traffic.send(url, segment_requests(drifted(rows, segment), rng))
             wait_for_capture(deployment.capture_bucket, deployment.capture_prefix,
                              captured + drifted_traffic.rows_predicted)
     with step("drift check on a scheduled event (drifted traffic)"):
@@ -238,26 +270,34 @@ def run_loop(*, csv_path: Path, target: str, workdir: Path, step: Step, rng: ran
     if delivered:
         print(f"  EventBridge matched the alarm's state change ({delivered[0]['detail-type']}, "
               f"{delivered[0]['detail']['state']['value']}) to the retraining rule", flush=True)
-        started = retraining_input(model_name=MODEL_NAME, data_uri=data_uri, target=target)
+        started = retraining_input(model_name=model_name, data_uri=data_uri, target=target)
+        # One process plays every function here, each with its own environment in the cloud: the drift check's
+        # MIN_ROWS (captured rows per verdict) must not become the validate step's (training rows).
+        os.environ.pop(Var.MIN_ROWS, None)
+        os.environ.update(deployment.pipeline_env())
         with step("retraining: a pipeline run, the new candidate evaluated against production"):
+            # The categorical columns and task come from the state machine's configured defaults in the cloud.
             retraining = run_pipeline(model_name=started["model_name"], run_id="run-2", data_uri=started["data_uri"],
-                                      target=started["target"], workdir=workdir)
-    with step(f"batch job: a {BATCH_ROWS:,}-row file lands in batch/{MODEL_NAME}/input/{BATCH_JOB}/ → plan → "
+                                      target=started["target"], workdir=workdir, categorical=categorical,
+                                      task=data.task or "", choice=choice)
+    with step(f"batch job: a {BATCH_ROWS:,}-row file lands in batch/{model_name}/input/{BATCH_JOB}/ → plan → "
               "Distributed Map children → summary"):
+        batch_body, refused_on_purpose = batch_file(rows, schema, rng)
         batch = upload_and_score(deployment, live, trigger, job_id=BATCH_JOB, file_name="customers.csv",
-                                 data=batch_file(rows, rng))
+                                 data=batch_body)
         s = batch.summary
         print(f"  trigger matched: {batch.matched}; {batch.plan.get('parts')} parts in {batch.children} children; "
               f"{s.get('status')}: {s.get('rows')} rows, {s.get('scored')} scored, {s.get('errors')} refused "
               f"(model v{s.get('model', {}).get('version')}, {s.get('rows_per_second')} rows/s)", flush=True)
     captured_objects, captured_lines = count_captured(deployment.capture_bucket, deployment.capture_prefix)
     return LoopResult(
-        deployment=deployment, first_run=first, approved=approved, live=live, health=health,
+        deployment=deployment, data=data, drift=segment, first_run=first, approved=approved, live=live, health=health,
         normal_traffic=normal, first_check=first_check, low_traffic_checks=low_traffic_checks,
         drifted_traffic=drifted_traffic, second_check=second_check,
         captured_objects=captured_objects, captured_lines=captured_lines,
         html_report=copy_html(second_check["report_uri"], workdir / "drift-report.html") if second_check.get("report_uri") else None,
-        alarm_states=alarm_states, retraining_input=started, retraining=retraining, batch=batch, versions=registry.list_versions(sagemaker, MODEL_NAME),
+        alarm_states=alarm_states, retraining_input=started, retraining=retraining, batch=batch,
+        batch_refused_on_purpose=refused_on_purpose, versions=registry.list_versions(sagemaker, model_name),
     )
 
 

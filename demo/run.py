@@ -21,14 +21,17 @@ from pathlib import Path
 
 from contracts.env import Var
 from contracts.metric_names import NAMESPACE
+from training.evaluate import DEFAULT_FLOOR
+from training.model_space import ALGORITHMS, DEFAULT_ALGORITHM
+from training.validate import TASKS
 
 os.environ.setdefault(Var.TRACE_DISABLED, "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # the demo prints its own progress
 os.environ.setdefault(Var.METRICS_NAMESPACE, NAMESPACE)
 
-from demo.data import TARGET, write_breast_cancer_csv
+from demo.data import DemoData, DemoDataError, bundled, user_data
 from demo.emulator import embedded_aws
-from demo.loop import LoopResult, run_loop
+from demo.loop import CandidateRejected, LoopResult, run_loop
 
 WORKDIR = Path(".demo")  # in the folder it is run from
 
@@ -49,6 +52,8 @@ def summary(result: LoopResult) -> None:
     for v in result.versions:
         metrics = ", ".join(f"{k} {val:.4f}" for k, val in sorted(v.metrics.items()))
         print(f"  v{v.version}  {v.approval_status:<22} {metrics}")
+    print(f"data: {result.data.csv_path}, target {result.data.target}, model {result.data.model_name}, task "
+          f"{result.first_run.validation['task']}")
     print(f"live model: v{result.live.version} ({result.live.model_data_url})")
     for name, t in (("normal traffic", result.normal_traffic), ("drifted traffic", result.drifted_traffic)):
         p = t.percentiles()
@@ -84,8 +89,35 @@ def summary(result: LoopResult) -> None:
     print(f"\nwhole loop: {result.seconds:.1f} s")
 
 
-EXAMPLES = """example:
-  mlops demo --workdir .demo --json .demo/loop.json"""
+EXAMPLES = """examples:
+  mlops demo --workdir .demo --json .demo/loop.json
+  mlops demo --data diamonds.csv --target price --categorical cut,color,clarity
+  mlops demo --data churn.csv --target churned --model-name churn --task binary
+
+Without --data it runs on scikit-learn's breast-cancer data. With it: the model name defaults to one made
+from the file name; the drifted segment moves the first three numeric features by one standard deviation."""
+
+
+def demo_data(args: argparse.Namespace) -> DemoData | None:
+    """The user's data checked before anything starts (DemoDataError names the problem); None: the bundled data."""
+    if args.data is None:
+        if args.target or args.categorical or args.model_name or args.task:
+            raise DemoDataError("--target, --categorical, --model-name and --task describe --data: pass --data too")
+        return None
+    if not args.target:
+        raise DemoDataError(f"--data {args.data}: name its label column with --target")
+    categorical = tuple(name.strip() for name in args.categorical.split(",") if name.strip())
+    return user_data(args.data.resolve(), args.target, categorical, args.model_name, args.task or None)
+
+
+def model_choice(args: argparse.Namespace) -> dict:
+    """The training runs' model fields, only those given (the pipeline's defaults otherwise)."""
+    choice: dict = {}
+    if args.algorithm:
+        choice["algorithm"] = args.algorithm
+    if args.search_candidates:
+        choice["search_candidates"] = args.search_candidates
+    return choice
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -93,15 +125,42 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=WORKDIR, help="where the run's files go (emptied first)")
     parser.add_argument("--json", type=Path, help="also write every hand-over as JSON here")
+    parser.add_argument("--data", type=Path, help="your own labelled CSV (default: the bundled breast-cancer data)")
+    parser.add_argument("--target", default="", help="the label column of --data")
+    parser.add_argument("--categorical", default="", help="comma-separated categorical columns of --data")
+    parser.add_argument("--model-name", default="", help="default: from the file name (diamonds.csv → diamonds)")
+    parser.add_argument("--task", choices=(*TASKS, ""), default="",
+                        help="inferred from the target when omitted")
+    parser.add_argument("--floor", type=float, help="the evaluation gate's lowest primary metric "
+                        f"(default {DEFAULT_FLOOR}: ROC AUC, macro F1 or R²)")
+    parser.add_argument("--algorithm", choices=ALGORITHMS, help=f"the model (default {DEFAULT_ALGORITHM}), as a "
+                        "training run's execution input would choose it")
+    parser.add_argument("--search-candidates", type=int, default=0,
+                        help="cross-validated hyperparameter candidates the training job tries (0: none)")
     args = parser.parse_args(argv)
+    if args.search_candidates < 0:
+        print(f"demo: --search-candidates must be >= 0, got {args.search_candidates}", file=sys.stderr)
+        return 2
     args.workdir = args.workdir.resolve()
+    try:
+        data = demo_data(args)
+    except DemoDataError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    if args.floor is not None:
+        os.environ[Var.EVAL_FLOOR] = str(args.floor)  # the evaluate step's setting (cdk.json eval_floor)
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
     started = time.perf_counter()
     with embedded_aws() as endpoint:
         print(f"embedded AWS (moto server) on {endpoint}; boto3 reaches it through AWS_ENDPOINT_URL\n")
-        csv_path = write_breast_cancer_csv(args.workdir / "breast_cancer.csv")
-        result = run_loop(csv_path=csv_path, target=TARGET, workdir=args.workdir, step=step, rng=random.Random(7))
+        try:
+            result = run_loop(data=data or bundled(args.workdir), workdir=args.workdir, step=step, rng=random.Random(7),
+                              choice=model_choice(args))
+        except CandidateRejected as exc:
+            print(f"demo: {exc}; a model this weak is not served. Add features or rows, or lower the gate with "
+                  "--floor (make demo … FLOOR=0.3)", file=sys.stderr)
+            return 1
     result.seconds = time.perf_counter() - started
     summary(result)
     print(f"files in {args.workdir}")

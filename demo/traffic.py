@@ -66,13 +66,15 @@ def batch_requests(rows: list[dict], size: int) -> list[tuple[str, bytes]]:
 
 def malformed_requests(example: dict) -> list[tuple[str, bytes]]:
     """One of each kind of bad input the API must answer with a 4xx naming the problem."""
-    name = next(iter(example))
+    # A numeric feature where there is one: a string in a categorical feature is an unseen category, served.
+    name = next((k for k, v in example.items() if type(v) is float), next(iter(example)))
+    wrong_type = "a string" if type(example[name]) is float else True
     missing = {k: v for k, v in example.items() if k != name}
     return [
         ("/predict", b"{not json"),
         ("/predict", json.dumps({"features": missing}).encode()),
         ("/predict", json.dumps({"features": example | {"unknown_feature": 1.0}}).encode()),
-        ("/predict", json.dumps({"features": example | {name: "a string"}}).encode()),
+        ("/predict", json.dumps({"features": example | {name: wrong_type}}).encode()),
         ("/predict", json.dumps({"features": example | {name: 1e400}}).encode().replace(b"Infinity", b"1e400")),
         ("/predict", json.dumps({"rows": [example]}).encode()),
         ("/predict/batch", json.dumps({"instances": []}).encode()),

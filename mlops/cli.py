@@ -24,12 +24,14 @@ COMMANDS: dict[str, Command] = {
     "train": Command("training.train", "train a model from a CSV into an artifact directory (SageMaker script mode)"),
     "evaluate": Command("training.evaluate", "score a candidate on held-out rows and gate it against production"),
     "registry": Command("training.registry", "list, describe, approve or reject versions in the Model Registry"),
+    "runs": Command("mlops.runs", "list, show, compare pipeline runs (rejected ones too); export them to MLflow"),
     "promote": Command("stacks.rollout", "deploy an approved version to the API (canary, rolls back on alarms)", "promote"),
     "rollback": Command("stacks.rollout", "go back to the previously promoted version, or stop a canary", "rollback"),
     "status": Command("stacks.rollout", "the live version, canary weights and the promotion history", "status"),
     "deploy": Command("stacks.rollout", "deploy every stack (new code or configuration), keeping the live model", "deploy"),
     "drift": Command("drift_check.drift", "compare a current CSV with a reference CSV: JSON and HTML drift report"),
     "batch": Command("batch_scoring.cli", "score CSV / JSON Lines files locally on every core, or start a batch job in AWS"),
+    "serve": Command("mlops.serve", "serve a model directory with the prediction API on this machine (read its /docs)"),
     "demo": Command("demo.run", "run the whole loop on this machine against an embedded AWS (moto)"),
 }
 

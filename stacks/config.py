@@ -6,14 +6,17 @@ import json
 import math
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_logs as logs
 
 from contracts import names
+from contracts.env import SERVING_RUNTIMES
+from training import model_space
 
 TASKS = ("binary", "multiclass", "regression")
 AUTH_MODES = ("api_key", "iam", "none")
@@ -47,7 +50,7 @@ LOG_RETENTION = {
 
 _PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 # SageMaker model package group names, lower case only: the name is also an S3 prefix and part of ARNs.
-_MODEL_NAME = re.compile(r"^[a-z0-9](-*[a-z0-9]){0,62}$")
+_MODEL_NAME = names.MODEL_NAME_PATTERN
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
@@ -70,6 +73,8 @@ class ConfigError(ValueError):
 
 
 def _setting(default: Any, doc: str) -> Any:
+    if isinstance(default, Mapping):  # unhashable, so dataclasses want a factory
+        return field(default_factory=lambda: MappingProxyType(dict(default)), metadata={"doc": doc})
     return field(default=default, metadata={"doc": doc})
 
 
@@ -87,6 +92,10 @@ class Config:
     categorical: tuple[str, ...] = _setting((), "Columns to treat as categorical (JSON list or comma-separated string).")
     training_instance_type: str = _setting("ml.m5.large", "SageMaker training instance type.")
     training_max_runtime_minutes: int = _setting(60, "Training job time limit, minutes.")
+    algorithm: str = _setting(model_space.DEFAULT_ALGORITHM, f"Model trained by the pipeline: {', '.join(model_space.ALGORITHMS)} (execution input `algorithm` overrides it).")
+    hyperparameters: Mapping[str, Any] = _setting({}, "The algorithm's hyperparameters, a JSON object such as `{\"max_iter\": 300}` (names and ranges: README, Training); unset ones keep their defaults. Execution input `hyperparameters` replaces it.")
+    search_candidates: int = _setting(0, f"Hyperparameter sets a search tries by cross-validation on the training rows before refitting the best; 0 = no search (at most {model_space.MAX_SEARCH_CANDIDATES}; input `search_candidates`).")
+    search_seconds: int = _setting(0, "Time budget of the search, seconds; 0 = half of training_max_runtime_minutes (input `search_seconds`).")
     eval_tolerance: float = _setting(0.01, "How much worse than production (primary metric) a candidate may be and still pass.")
     eval_floor: float = _setting(0.5, "Primary-metric floor every candidate must reach.")
     auto_approve: bool = _setting(False, "Register passing models as Approved instead of PendingManualApproval.")
@@ -121,6 +130,9 @@ class Config:
     capture_sample_rate: float = _setting(1.0, "Share of predictions captured to Firehose, 0 to 1.")
     max_batch: int = _setting(1000, "Most rows per POST /predict/batch.")
     model_retry_seconds: int = _setting(30, "After a passing S3 failure loading the model (throttled, 5xx, timeout), a request tries again at most this often, seconds; a refused artifact is never retried.")
+    strict_categories: bool = _setting(False, "Refuse (422) a category a categorical feature never had in training; false accepts it with a warning (the one-hot encoder ignores it).")
+    serving_runtime: str = _setting("auto", "`auto` (model.onnx when the artifact has one, else model.joblib), `onnxruntime` (503 without model.onnx) or `scikit-learn` (always the pickle).")
+    public_docs: bool = _setting(False, "Serve GET /docs and GET /openapi.json without the API key or IAM, so a browser can read them; every other route keeps its auth. Makes the feature schema public (see below).")
     # Batch scoring
     batch_max_concurrency: int = _setting(100, "Child executions of a batch job's Distributed Map at once (1-10000).")
     batch_items_per_child: int = _setting(1, "Parts per child execution of the Distributed Map (its ItemBatcher's MaxItemsPerBatch), 1-100.")
@@ -154,6 +166,9 @@ class Config:
             object.__setattr__(self, "training_data_key", names.training_data_key(self.model_name))
         for check in _CHECKS:
             check(self)
+        # Typed as the validate step types them ("300" → 300), so the state machine carries the values once checked.
+        object.__setattr__(self, "hyperparameters",
+                           MappingProxyType(model_space.check(self.algorithm, self.hyperparameters)))
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> Config:
@@ -169,6 +184,11 @@ class Config:
     @property
     def model_promoted(self) -> bool:
         return bool(self.model_data_url)
+
+    @property
+    def search_budget_seconds(self) -> int:
+        """search_seconds, or half the training job's time limit: the rest is for the refit and the artifact."""
+        return self.search_seconds or self.training_max_runtime_minutes * 30
 
     @property
     def log_retention(self) -> logs.RetentionDays:
@@ -204,10 +224,12 @@ def _coerce(key: str, raw: Any, kind: Any) -> Any:
             if not isinstance(raw, str | int | float) or isinstance(raw, bool):
                 raise ValueError
             return str(raw).strip()
+        if typing.get_origin(kind) is Mapping:
+            return _to_object(raw)
         return _to_names(raw)
     except (TypeError, ValueError, json.JSONDecodeError):
         expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-            kind, "a list of column names")
+            kind, "a JSON object" if typing.get_origin(kind) is Mapping else "a list of column names")
         raise ConfigError(f"context key {key!r}: expected {expected}, got {raw!r}") from None
 
 
@@ -217,6 +239,15 @@ def _to_bool(raw: Any) -> bool:
     if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
     raise ValueError
+
+
+def _to_object(raw: Any) -> Mapping[str, Any]:
+    """A JSON object from cdk.json, or its text from -c; read-only, as the frozen Config's other values."""
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    if not isinstance(raw, dict):
+        raise ValueError
+    return MappingProxyType(raw)
 
 
 def _to_names(raw: Any) -> tuple[str, ...]:
@@ -255,6 +286,21 @@ def _check_training(c: Config) -> None:
     _require(1 <= c.training_max_runtime_minutes <= 28 * 24 * 60, "training_max_runtime_minutes",
              "must be between 1 and 40320 (28 days)", c.training_max_runtime_minutes)
     _require(c.eval_tolerance >= 0, "eval_tolerance", "must be >= 0", c.eval_tolerance)
+
+
+def _check_model_choice(c: Config) -> None:
+    """The same checks the validate step runs on an execution's input, so a bad default fails the synth."""
+    _require(c.algorithm in model_space.ALGORITHMS, "algorithm",
+             f"must be one of {', '.join(model_space.ALGORITHMS)}", c.algorithm)
+    try:
+        model_space.check(c.algorithm, c.hyperparameters)
+    except model_space.HyperparameterError as exc:
+        raise ConfigError(f"context key 'hyperparameters': {exc}") from None
+    _require(0 <= c.search_candidates <= model_space.MAX_SEARCH_CANDIDATES, "search_candidates",
+             f"must be between 0 (no search) and {model_space.MAX_SEARCH_CANDIDATES}", c.search_candidates)
+    _require(0 <= c.search_seconds < c.training_max_runtime_minutes * 60, "search_seconds",
+             "must be 0 (half the job's time) or a number of seconds below training_max_runtime_minutes, "
+             "leaving time for the final fit", c.search_seconds)
 
 
 def _check_drift(c: Config) -> None:
@@ -299,6 +345,8 @@ def _check_serving(c: Config) -> None:
              c.capture_sample_rate)
     _require(c.max_batch >= 1, "max_batch", "must be >= 1", c.max_batch)
     _require(1 <= c.model_retry_seconds <= 3600, "model_retry_seconds", "must be between 1 and 3600", c.model_retry_seconds)
+    _require(c.serving_runtime in SERVING_RUNTIMES, "serving_runtime", f"must be one of {', '.join(SERVING_RUNTIMES)}",
+             c.serving_runtime)
 
 
 def _check_batch(c: Config) -> None:
@@ -347,7 +395,7 @@ def _check_model(c: Config) -> None:
              "must be empty or a SageMaker model package ARN", c.model_package_arn)
 
 
-_CHECKS = (_check_names, _check_training, _check_drift, _check_serving, _check_batch, _check_alarms,
+_CHECKS = (_check_names, _check_training, _check_model_choice, _check_drift, _check_serving, _check_batch, _check_alarms,
            _check_model)
 
 
@@ -355,7 +403,9 @@ def markdown_table() -> str:
     """The configuration reference (docs/configuration.md), generated from the field docs."""
     rows = ["| key | default | meaning |", "| --- | --- | --- |"]
     for f in dataclasses.fields(Config):
-        default = json.dumps(list(f.default) if isinstance(f.default, tuple) else f.default)
+        value = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        default = json.dumps(list(value) if isinstance(value, tuple) else
+                             dict(value) if isinstance(value, Mapping) else value)
         rows.append(f"| `{f.name}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(rows)
 

@@ -24,6 +24,10 @@ ROUTES = (
     ("GET", "docs", None),
     ("GET", "openapi.json", None),
 )
+# The interactive docs: without auth when public_docs is set, so a browser (which sends no API key) can read them.
+DOC_PATHS = ("docs", "openapi.json")
+PUBLIC_DOCS_REASON = ("public_docs is set: the OpenAPI document and its page are public by choice; they hold the "
+                      "feature schema, no data, and the stage throttles them.")
 # The body models, in the order of edge_body_schemas(): only the body's shape is checked at the edge,
 # the app checks the features against the model's schema.
 BODY_MODELS = ("PredictRequest", "BatchPredictRequest")
@@ -62,11 +66,11 @@ class PredictionApi(Construct):
         )
         self.api.add_gateway_response("BadRequestBody", type=apigw.ResponseType.BAD_REQUEST_BODY,
                                       status_code="400", templates={"application/json": BAD_BODY_TEMPLATE})
-        self._add_routes(alias)
+        self._add_routes(alias, public_docs=config.public_docs)
         self.api_key = self._add_usage_plan(config) if config.auth_mode == "api_key" else None
         self._acknowledge(config)
 
-    def _add_routes(self, alias: lambda_.IAlias) -> None:
+    def _add_routes(self, alias: lambda_.IAlias, *, public_docs: bool) -> None:
         integration = apigw.LambdaIntegration(alias, allow_test_invoke=False)
         self.validator = self.api.add_request_validator(
             "BodyValidator", validate_request_body=True, validate_request_parameters=True)
@@ -74,9 +78,16 @@ class PredictionApi(Construct):
                                            schema=_cdk_schema(schema))
                   for name, schema in zip(BODY_MODELS, edge_body_schemas(), strict=True)}
         self.prediction_methods: list[apigw.Method] = []  # the routes with a body: what clients send features to
+        self.public_methods: list[apigw.Method] = []  # the docs, when public_docs opens them
         for method, path, model in ROUTES:
             resource = self.api.root.resource_for_path(path)
-            if model is None:
+            if public_docs and path in DOC_PATHS:
+                public = resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE,
+                                             api_key_required=False)
+                self.public_methods.append(public)
+                acknowledge(public, "AwsSolutions-APIG4", PUBLIC_DOCS_REASON)
+                acknowledge(public, "AwsSolutions-COG4", PUBLIC_DOCS_REASON)
+            elif model is None:
                 resource.add_method(method, integration)
             else:
                 self.prediction_methods.append(resource.add_method(

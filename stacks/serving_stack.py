@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from contracts import metric_names, names
-from contracts.env import Var
+from contracts.env import Var, flag_value
 from contracts.names import Output
 from stacks.capture_stream import CaptureStream
 from stacks.config import DEPLOYMENT_CONFIGS, Config
@@ -51,6 +51,8 @@ class ServingStack(Stack):
                 Var.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
                 Var.MAX_BATCH: str(config.max_batch),
                 Var.MODEL_RETRY_SECONDS: str(config.model_retry_seconds),
+                Var.STRICT_CATEGORIES: flag_value(config.strict_categories),
+                Var.SERVING_RUNTIME: config.serving_runtime,
             },
         )
         self.function = self.inference.function

@@ -23,7 +23,9 @@ DATA_VALIDATION_ERROR = "DataValidationError"
 # Errors worth another attempt: the Lambda service's own (CDK's default retry covers the rest), SageMaker throttling.
 LAMBDA_TRANSIENT = ["Lambda.TooManyRequestsException"]
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "ThrottlingException"]
-HYPERPARAMETERS = ("target", "model-name", "task", "categorical", "run-id")
+# The training job's hyperparameters (train.py flags), as the validate step returns them.
+HYPERPARAMETERS = ("target", "model-name", "task", "categorical", "run-id", "algorithm", "hyperparameters", "search",
+                   "search-seconds")
 
 
 class StateS3Location(tasks.S3Location):
@@ -83,6 +85,11 @@ class TrainingPipeline(Construct):
             "target": sfn.JsonPath.string_at("$.target"),
             "task": sfn.JsonPath.string_at("$.task"),
             "categorical": sfn.JsonPath.list_at("$.categorical"),
+            # checked there, so a bad one fails the run before the training job starts
+            "algorithm": sfn.JsonPath.string_at("$.algorithm"),
+            "hyperparameters": sfn.JsonPath.object_at("$.hyperparameters"),
+            "search_candidates": sfn.JsonPath.number_at("$.search_candidates"),
+            "search_seconds": sfn.JsonPath.number_at("$.search_seconds"),
         }, "$.validation")
         validate_step.add_catch(data_rejected, errors=[DATA_VALIDATION_ERROR], result_path="$.error")
         train = self._train(image)
@@ -90,6 +97,10 @@ class TrainingPipeline(Construct):
             **run,
             "candidate_model_uri": sfn.JsonPath.string_at("$.training.model_uri"),
             "test_uri": sfn.JsonPath.string_at("$.validation.test_uri"),
+            # for the run record
+            "data_uri": sfn.JsonPath.string_at("$.data_uri"),
+            "started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+            "training_job_name": sfn.JsonPath.string_at("$.training.job_name"),
         }, "$.evaluation")
         register_step = self._invoke("Register", register, {
             **run,
@@ -138,7 +149,9 @@ class TrainingPipeline(Construct):
         c = self._config
         # task null: the validate step infers it.
         defaults = {"model_name": c.model_name, "data_uri": "__DATA_URI__", "target": c.target,
-                    "task": c.task or None, "categorical": list(c.categorical)}
+                    "task": c.task or None, "categorical": list(c.categorical), "algorithm": c.algorithm,
+                    "hyperparameters": dict(c.hyperparameters), "search_candidates": c.search_candidates,
+                    "search_seconds": c.search_budget_seconds}
         # The bucket name is a CloudFormation token: spliced into the expression, not JSON-encoded.
         defaults_json = json.dumps(defaults).replace('"__DATA_URI__"', f'"{buckets.data.uri(c.training_data_key)}"')
         artifacts = buckets.artifacts.bucket.bucket_name
@@ -146,10 +159,15 @@ class TrainingPipeline(Construct):
             "{% ("
             f"$args := $merge([{defaults_json}, {{'run_id': $states.context.Execution.Name}}, $states.input]);"
             "$run := $string($args.run_id);"
+            # The configured hyperparameters belong to the configured algorithm: an input choosing
+            # another algorithm without its own hyperparameters starts from that algorithm's defaults.
+            "$hp := $exists($states.input.hyperparameters) ? $states.input.hyperparameters"
+            f" : ($args.algorithm = {json.dumps(c.algorithm)} ? {json.dumps(dict(c.hyperparameters))} : {{}});"
             # SageMaker job names: [A-Za-z0-9-], at most 63, alphanumeric at both ends.
             "$job := $replace($args.model_name & '-' & $run, /[^A-Za-z0-9]+/, '-');"
             "$merge([$args, {"
             "'run_id': $run,"
+            "'hyperparameters': $hp,"
             "'training_job_name': $replace($substring($replace($job, /^-+/, ''), 0, 63), /-+$/, ''),"
             f"'output_uri': 's3://{artifacts}/{names.MODELS}' & $args.model_name & '/' & $run & '/'"
             "}])"

@@ -85,10 +85,15 @@ class TrainingStack(Stack):
         buckets.data.grant(validate, names.DATASETS, read=True, list_objects=True)
         buckets.data.grant(validate, names.splits_prefix(model), write=True)
         buckets.reports.grant(validate, names.validation_prefix(model), write=True)
+        buckets.reports.grant(validate, names.runs_prefix(model), write=True)  # the record of a run with refused data
         buckets.data.grant(evaluate, names.splits_prefix(model), read=True, list_objects=True)
         buckets.artifacts.grant(evaluate, names.models_prefix(model), read=True)
         buckets.reports.grant(evaluate, names.evaluation_prefix(model), write=True)
         buckets.artifacts.grant(register, names.models_prefix(model), read=True)
+        # The run record: evaluate writes it for every evaluated run, register adds the registry version to it.
+        buckets.reports.grant(evaluate, names.runs_prefix(model), write=True)
+        # (and lists it, so a missing record is a 404, not an access denied)
+        buckets.reports.grant(register, names.runs_prefix(model), read=True, write=True, list_objects=True)
         grant_registry(evaluate, model, "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
                        "sagemaker:DescribeModelPackageGroup")
         grant_registry(register, model, "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -58,6 +59,15 @@ def read_csv(path: str | os.PathLike) -> Table:
             raise DataError(f"{path.name}: line {lineno} has {len(row)} fields, the header has {len(header)}")
     columns = [list(col) for col in zip(*body)] if body else [[] for _ in header]
     return Table(header=header, columns=columns, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def csv_bytes(table: Table, rows: np.ndarray) -> bytes:
+    """The header and the given rows, values exactly as read."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.header)
+    writer.writerows([col[i] for col in table.columns] for i in rows)
+    return out.getvalue().encode()
 
 
 def parse_float(value: str) -> float:

@@ -25,15 +25,17 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from contracts.schema import FeatureSchema, FeatureType, Task
 
-# linear: the best AUC on breast-cancer, and the smallest, fastest model to serve. Every algorithm
-# converts to ONNX (training/onnx_export.py), so each is served by onnxruntime when it passes parity.
-DEFAULT_ALGORITHM = "linear"
-ALGORITHMS = ("linear", "random_forest", "extra_trees", "gradient_boosting", "hist_gradient_boosting")
+# Defined with their hyperparameters in training.model_space. linear (the default): the best AUC on
+# breast-cancer, and the smallest, fastest model to serve. Every algorithm converts to ONNX
+# (training/onnx_export.py), so each is served by onnxruntime when it passes parity.
+from training.model_space import ALGORITHMS, DEFAULT_ALGORITHM
+
+__all__ = ["ALGORITHMS", "DEFAULT_ALGORITHM", "ModelParams", "build_pipeline", "preprocessor"]
 
 
 @dataclass(frozen=True)
 class ModelParams:
-    """Estimator hyperparameters; each algorithm reads the ones that apply to it."""
+    """Estimator hyperparameters; each algorithm reads the ones that apply to it (model_space.SPACES)."""
 
     l2: float = 1.0  # Ridge alpha; LogisticRegression C = 1 / l2
     n_estimators: int = 200  # random_forest, extra_trees, gradient_boosting

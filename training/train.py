@@ -1,7 +1,11 @@
 """Training in SageMaker script mode: validate, fit, score on held-out rows, write the artifact.
 
     mlops train --train data.csv --model-dir out/ --target label [--test test.csv]
-        [--task binary|multiclass|regression] [--categorical a,b] [--algorithm linear] [--seed 42] ...
+        [--task binary|multiclass|regression] [--categorical a,b] [--algorithm linear] [--seed 42]
+        [--hyperparameters JSON | --max-iter 300 ...] [--search N [--search-seconds S]]
+
+Without --test, the held-out split is written for `mlops evaluate --test`: out.test.csv beside
+--model-dir out/ (or test.csv in --output-data-dir), never inside the packed model directory.
 
 Defaults come from SageMaker's variables (SM_CHANNEL_TRAIN, SM_CHANNEL_TEST, SM_MODEL_DIR,
 SM_OUTPUT_DATA_DIR); hyperparameters arrive as `--name value` arguments. In SageMaker the image's
@@ -14,7 +18,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,8 +27,10 @@ import numpy as np
 from contracts import artifact
 from contracts.schema import FeatureSchema, Task
 from drift_check.stats import build_baseline
-from training.dataset import DataError, feature_matrix, read_csv, typed_columns
+from training import model_space
+from training.dataset import DataError, Table, csv_bytes, feature_matrix, read_csv, typed_columns
 from training.evaluate import score
+from training.model_space import DEFAULT_SEARCH_SECONDS, HyperparameterError, check, check_search
 from training.onnx_export import to_onnx
 from training.pipeline_model import (
     ALGORITHMS,
@@ -32,6 +38,7 @@ from training.pipeline_model import (
     ModelParams,
     build_pipeline,
 )
+from training.search import run_search
 from training.validate import (
     DEFAULT_MAX_MISSING,
     DEFAULT_MIN_ROWS,
@@ -44,6 +51,7 @@ from training.validate import (
 )
 
 REPORT_FILE = "training-report.json"
+HELD_OUT_SUFFIX = ".test.csv"  # out/ → out.test.csv, beside the model directory
 DEFAULT_SEED = 42
 DEFAULT_TEST_SIZE = 0.2
 
@@ -64,6 +72,11 @@ class TrainConfig:
     min_rows: int = DEFAULT_MIN_ROWS
     max_missing: float = DEFAULT_MAX_MISSING
     params: ModelParams = field(default_factory=ModelParams)
+    # The hyperparameters set explicitly (checked against the algorithm's space): a search holds
+    # these fixed and draws the others. params is the point trained without a search.
+    hyperparameters: dict[str, int | float | None] = field(default_factory=dict)
+    search_candidates: int = 0  # 0: no search, train params as they are
+    search_seconds: float = DEFAULT_SEARCH_SECONDS
 
 
 @dataclass
@@ -71,6 +84,7 @@ class TrainResult:
     model_dir: Path
     metadata: artifact.Metadata
     seconds: float
+    test_csv: Path | None = None  # the held-out rows, when training split them off itself
 
 
 def resolve_channel(path: str | os.PathLike, channel: str) -> Path:
@@ -128,10 +142,20 @@ def train(train_path: str | os.PathLike, model_dir: str | os.PathLike, config: T
     if test_path is not None:
         X_test, y_test = _held_out_table(resolve_channel(test_path, "test"), schema, task)
         X_fit, y_fit = X, y
+        test_csv = None  # the caller's own file
     else:
         fit_rows, test_rows = split_indices(y, task, config.test_size, config.seed)
         X_fit, y_fit, X_test, y_test = X[fit_rows], y[fit_rows], X[test_rows], y[test_rows]
+        test_csv = write_held_out(table, test_rows, model_dir, output_data_dir)
 
+    search = None
+    if config.search_candidates:
+        search = run_search(X_fit, y_fit, schema=schema, task=task, algorithm=config.algorithm,
+                            candidates=config.search_candidates, seed=config.seed,
+                            budget_seconds=config.search_seconds, fixed=config.hyperparameters)
+        # The best candidate is refit on all training rows; its values are the recorded hyperparameters.
+        best = search.candidates[search.best].params
+        config = replace(config, params=replace(config.params, **best), hyperparameters=dict(best))
     pipeline = build_pipeline(schema, task, algorithm=config.algorithm, seed=config.seed, params=config.params)
     pipeline.fit(X_fit, y_fit)
     if classes is not None and list(pipeline.classes_) != classes:
@@ -148,12 +172,25 @@ def train(train_path: str | os.PathLike, model_dir: str | os.PathLike, config: T
         hyperparameters=asdict(config) | {"task": task},
         training_data_sha256=table.sha256, library_versions=artifact.library_versions(),
         created_at=artifact.utc_now(), onnx=onnx_status, rows={"train": len(y_fit), "test": len(y_test)},
+        search=search,
     )
     out = artifact.write_model_dir(model_dir, estimator=pipeline, metadata=metadata, baseline=baseline, onnx_model=onnx_model)
     seconds = time.perf_counter() - started
     if output_data_dir is not None:
         write_report(Path(output_data_dir), metadata, report.model_dump(mode="json"), seconds)
-    return TrainResult(model_dir=out, metadata=metadata, seconds=seconds)
+    return TrainResult(model_dir=out, metadata=metadata, seconds=seconds, test_csv=test_csv)
+
+
+def write_held_out(table: Table, rows: np.ndarray, model_dir: str | os.PathLike,
+                   output_data_dir: str | os.PathLike | None) -> Path:
+    """The held-out rows as read, for `mlops evaluate --test`: never inside the model directory, which is
+    packed into model.tar.gz whole. In SageMaker the output data directory (uploaded as output.tar.gz
+    beside model.tar.gz); locally the file beside the model directory (out/ → out.test.csv)."""
+    model_dir = Path(model_dir).resolve()
+    path = Path(output_data_dir) / "test.csv" if output_data_dir else model_dir.with_name(model_dir.name + HELD_OUT_SUFFIX)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(csv_bytes(table, rows))
+    return path
 
 
 def write_report(output_dir: Path, metadata: artifact.Metadata, validation: dict, seconds: float) -> Path:
@@ -169,14 +206,18 @@ def write_report(output_dir: Path, metadata: artifact.Metadata, validation: dict
     return path
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.strip().lower() in ("", "none") else int(text)
+# Every algorithm's hyperparameter names, one flag each (--max-depth); model_space says which apply.
+HYPERPARAMETER_NAMES = sorted({h.name for algorithm in ALGORITHMS for h in model_space.space(algorithm)})
 
-
-EXAMPLES = """examples:
+EXAMPLES = f"""examples:
   mlops train --train wine.csv --model-dir out/ --target quality
   mlops train --train diamonds.csv --model-dir out/ --target price --categorical cut,color,clarity \\
-      --algorithm hist_gradient_boosting --max-iter 300"""
+      --algorithm hist_gradient_boosting --max-iter 300
+  mlops train --train diamonds.csv --model-dir out/ --target price --categorical cut,color,clarity \\
+      --algorithm hist_gradient_boosting --search 8 --search-seconds 300
+
+hyperparameters by algorithm:
+{model_space.describe()}"""
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -194,24 +235,51 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE)
     parser.add_argument("--model-version", default=None)
     parser.add_argument("--run-id", default=None)
-    defaults = ModelParams()
-    parser.add_argument("--l2", type=float, default=defaults.l2, help="L2 penalty (Ridge alpha, 1/C for logistic)")
-    parser.add_argument("--n-estimators", type=int, default=defaults.n_estimators)
-    parser.add_argument("--max-depth", type=_optional_int, default=defaults.max_depth)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--max-iter", type=_optional_int, default=defaults.max_iter)
+    model = parser.add_argument_group("hyperparameters", "each algorithm takes its own (below); one it does not take "
+                                      "is an error. Unset ones keep the estimator's default.")
+    model.add_argument("--hyperparameters", default=None, metavar="JSON",
+                       help='a JSON object of name: value, e.g. \'{"max_iter": 300}\' (what the pipeline passes)')
+    for name in HYPERPARAMETER_NAMES:
+        model.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar="VALUE")
+    model.add_argument("--search", type=int, default=0, metavar="N",
+                       help="try N hyperparameter sets by cross-validation on the training rows, refit the best (0: off)")
+    model.add_argument("--search-seconds", type=float, default=DEFAULT_SEARCH_SECONDS, metavar="S",
+                       help="time budget of the search; no candidate starts after it (default %(default)s)")
     return parser
+
+
+def given_hyperparameters(args: argparse.Namespace) -> dict[str, object]:
+    """--hyperparameters JSON and the single flags together; a name given both ways is an error."""
+    given: dict[str, object] = {}
+    if args.hyperparameters:
+        try:
+            given = json.loads(args.hyperparameters)
+        except ValueError as exc:
+            raise HyperparameterError(f"--hyperparameters is not valid JSON: {exc}") from None
+        if not isinstance(given, dict):
+            raise HyperparameterError(f"--hyperparameters must be a JSON object, got {args.hyperparameters!r}")
+    for name in HYPERPARAMETER_NAMES:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name in given:
+            raise HyperparameterError(f"hyperparameter {name!r} is given twice: in --hyperparameters and as "
+                                      f"--{name.replace('_', '-')}")
+        given[name] = value
+    return given
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     options = data_options(args)
+    hyperparameters = check(args.algorithm, given_hyperparameters(args))
+    search_candidates, search_seconds = check_search(args.search, args.search_seconds)
     return TrainConfig(
         target=args.target, model_name=args.model_name, task=options["task"],
         categorical=sorted(options["categorical"]), algorithm=args.algorithm, seed=args.seed,
         test_size=args.test_size, model_version=args.model_version or None, run_id=args.run_id or None,
         min_rows=args.min_rows, max_missing=args.max_missing,
-        params=ModelParams(l2=args.l2, n_estimators=args.n_estimators, max_depth=args.max_depth,
-                           learning_rate=args.learning_rate, max_iter=args.max_iter),
+        params=ModelParams(**hyperparameters), hyperparameters=hyperparameters,
+        search_candidates=search_candidates, search_seconds=search_seconds,
     )
 
 
@@ -229,7 +297,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(f"train: {exc}", file=sys.stderr)
         return 1
     meta = result.metadata
-    print(json.dumps({"model_dir": str(result.model_dir), "model_version": meta.model_version, "task": meta.task,
+    print(json.dumps({"model_dir": str(result.model_dir), "test_csv": result.test_csv and str(result.test_csv),
+                      "model_version": meta.model_version, "task": meta.task,
                       "metrics": meta.metrics, "onnx": meta.onnx.model_dump(), "seconds": round(result.seconds, 3)}))
     return 0
 

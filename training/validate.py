@@ -166,7 +166,8 @@ def _structure_checks(table: Table, target: str, categorical: set[str]) -> list[
     for name in dupes:
         checks.append(_fail("unique_column_names", f"column name {name!r} appears {table.header.count(name)} times in the header", name))
     if "" in table.header:
-        checks.append(_fail("unique_column_names", f"column {table.header.index('') + 1} has an empty name"))
+        checks.append(_fail("unique_column_names", f"column {table.header.index('') + 1} has an empty name"
+                             + (" (row names, as R's write.csv adds: drop the column)" if table.header[0] == "" else "")))
     if target not in table.header:
         checks.append(_fail("target_present", f"target column {target!r} is not in the header ({', '.join(table.header)})", target))
     elif len(table.header) < 2:

@@ -46,7 +46,7 @@ class ErrorResponse(BaseModel):
 
 
 class UnavailableResponse(BaseModel):
-    detail: str = Field(description="Why no model is served (not promoted, refused artifact, …).")
+    detail: str = Field(description="Why no model is served (not promoted, refused artifact, …) and the next step.")
 
 
 class HealthResponse(BaseModel):
@@ -100,7 +100,7 @@ def openapi_document(app: FastAPI, schema: FeatureSchema | None, strict_categori
         "400": answer(ErrorResponse, "The body is not JSON."),
         "413": answer(ErrorResponse, "More instances than MAX_BATCH."),
         "422": answer(ErrorResponse, "The body does not match the model's feature schema."),
-        "503": answer(UnavailableResponse, "No model is loaded; the reason says why."),
+        "503": answer(UnavailableResponse, "No model is loaded; the reason says why and what to do next."),
     }
     single, batch = request_bodies(schema, strict_categories, max_batch)
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes,

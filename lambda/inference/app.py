@@ -45,7 +45,7 @@ from contracts import metric_names
 from contracts.artifact import ArtifactError
 from inference.capture import CaptureSink
 from inference.input_rules import MAX_ABS
-from inference.model_loader import NO_MODEL, ModelUnavailable, Pending, locate
+from inference.model_loader import ModelUnavailable, NoModelPromoted, Pending, locate
 from inference.observability import (
     count_error,
     logger,
@@ -64,8 +64,8 @@ Input rules: every feature of the schema (GET /model-info) and no other; numbers
 features (finite, within ±{MAX_ABS:g}, not booleans or strings); strings for categorical ones
 (integers, 3 or 3.0, are read as their decimal string); null only where training saw missing
 values. Unseen categories are accepted with a warning (the one-hot encoder ignores them) unless
-STRICT_CATEGORIES is set. Errors: 400 (not JSON), 413 (batch over MAX_BATCH), 422 (schema), each
-naming the field (and the row for batches); 503 when no model is loaded, with the reason."""
+the deployment sets strict_categories. Errors: 400 (not JSON), 413 (batch over MAX_BATCH), 422 (schema), each
+naming the field (and the row for batches); 503 when no model is loaded, with the reason and the next step."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def load_state(env: dict[str, str] | None = None, pending: Pending | None = None
     pending: a download model_loader.begin() started for these settings, to wait for instead of starting one.
     """
     settings = Settings()
-    transient = False
+    transient = no_model = False
     try:
         settings = Settings.from_env(env)
         art, source = locate(settings, pending)
@@ -118,6 +118,7 @@ def load_state(env: dict[str, str] | None = None, pending: Pending | None = None
     except (SettingsError, ModelUnavailable) as exc:
         reason = str(exc)
         transient = getattr(exc, "transient", False)
+        no_model = isinstance(exc, NoModelPromoted)
     except ArtifactError as exc:  # LibraryMismatch and friends raised while opening the model
         reason = f"refusing the model: {exc}"
     except Exception as exc:  # a model the runtime cannot open must not crash-loop the function
@@ -130,14 +131,23 @@ def load_state(env: dict[str, str] | None = None, pending: Pending | None = None
                                            "download": source.download or None})
         return State(predictor, None, settings)
     set_model_dimensions(settings.model_name, settings.model_version)
-    if transient:
-        reason = f"{reason} (a passing fault: loading is tried again at most every {settings.retry_seconds:g} s)"
-    if reason == NO_MODEL:
+    if no_model:  # how every deployment starts: not an error
         logger.warning("no model configured", extra={"reason": reason})
     else:
+        reason += next_step(settings, transient)
         logger.error("model refused", extra={"reason": reason, "transient": transient})
         metrics.add_metric(name=metric_names.MODEL_LOAD_FAILURES, unit=MetricUnit.Count, value=1)
     return State(None, reason, settings, transient, time.monotonic() + settings.retry_seconds)
+
+
+def next_step(settings: Settings, transient: bool) -> str:
+    """What the 503 body adds to a failed load's reason: when to try again, or how to serve another model."""
+    if transient:
+        return f" (a passing fault: loading is tried again at most every {settings.retry_seconds:g} s; retry then)"
+    if settings.model_data_url:  # the promoted model cannot be served: only another deploy changes that
+        name = settings.model_name or "<model-name>"
+        return f"; next: promote another approved version, or roll back with `mlops rollback --model-name {name}`"
+    return ""  # a development MODEL_DIR: the reason names the directory to fix
 
 
 def request_id(request: Request) -> str:

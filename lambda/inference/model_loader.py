@@ -22,9 +22,6 @@ from inference.settings import Settings
 if TYPE_CHECKING:
     from contracts.artifact import Artifact
 
-NO_MODEL = "no model has been promoted: MODEL_DATA_URL (or MODEL_DIR) is not set"
-
-
 class ModelUnavailable(Exception):
     """The configured model cannot be served; the message is the reason given to callers.
 
@@ -35,6 +32,17 @@ class ModelUnavailable(Exception):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class NoModelPromoted(ModelUnavailable):
+    """Nothing to serve yet (every deployment starts so): the reason names the command that fixes it."""
+
+    def __init__(self, model_name: str) -> None:
+        name = model_name or "<model-name>"
+        super().__init__(
+            "no model has been promoted yet (MODEL_DATA_URL is empty): train a version, approve it, then run "
+            f"`mlops promote --model-name {name} --version <N>` (`mlops registry list --model-name {name}` "
+            "lists the versions and their approval)")
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def locate(settings: Settings, pending: Pending | None = None) -> tuple[Artifact
         download = pending.download if pending is not None and pending.settings == settings else None
         art, how = _from_s3(settings, download)
         return art, Source("s3", settings.model_data_url, how)
-    raise ModelUnavailable(NO_MODEL)
+    raise NoModelPromoted(settings.model_name)
 
 
 def s3_object(settings: Settings) -> S3Object:

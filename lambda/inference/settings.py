@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts import env
-from contracts.env import SettingsError, Var
+from contracts.env import SERVING_RUNTIMES, SettingsError, Var
 
-RUNTIMES = ("auto", "onnxruntime", "scikit-learn")
-__all__ = ["RUNTIMES", "Settings", "SettingsError"]
+__all__ = ["Settings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Settings:
             capture_sample_rate=env.number(Var.CAPTURE_SAMPLE_RATE, 1.0, minimum=0.0, maximum=1.0, env=environ),
             max_batch=env.integer(Var.MAX_BATCH, 1000, minimum=1, env=environ),
             strict_categories=env.flag(Var.STRICT_CATEGORIES, env=environ),
-            runtime=env.choice(Var.SERVING_RUNTIME, "auto", RUNTIMES, env=environ),
+            runtime=env.choice(Var.SERVING_RUNTIME, "auto", SERVING_RUNTIMES, env=environ),
             work_dir=env.text(Var.MODEL_WORK_DIR, "/tmp", env=environ),
             retry_seconds=env.number(Var.MODEL_RETRY_SECONDS, 30.0, minimum=1.0, env=environ),
         )

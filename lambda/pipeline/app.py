@@ -2,12 +2,11 @@
 
 Each handler reads its S3 inputs, calls the training modules (no logic of its own beyond the
 plumbing) and returns the JSON the next state needs. Bad data raises DataValidationError, which
-the state machine catches by name.
+the state machine catches by name; a bad algorithm or hyperparameter raises HyperparameterError,
+which fails the execution (error and cause name it) before the training job starts.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import tempfile
 from dataclasses import dataclass
@@ -25,11 +24,14 @@ from contracts import env, names
 from contracts.artifact import Artifact, ArtifactError
 from contracts.artifact_fetch import boto3_download, fetch_artifact
 from contracts.env import SettingsError, Var
+from contracts.run_record import RunRecord, parse_record
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
-from training import registry
-from training.dataset import Table
+from pipeline import run_records
+from training import model_space, registry
+from training.dataset import csv_bytes
 from training.evaluate import DEFAULT_FLOOR, DEFAULT_TOLERANCE, evaluate
+from training.model_space import DEFAULT_ALGORITHM, DEFAULT_SEARCH_SECONDS, HyperparameterError
 from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, split_indices
 from training.validate import (
     DEFAULT_MAX_MISSING,
@@ -39,7 +41,7 @@ from training.validate import (
     target_values,
 )
 
-__all__ = ["DataValidationError", "evaluate_handler", "register_handler", "validate_handler"]
+__all__ = ["DataValidationError", "HyperparameterError", "evaluate_handler", "register_handler", "validate_handler"]
 
 logger = Logger()
 tracer = Tracer()
@@ -97,6 +99,11 @@ class ValidateEvent(ModelRun):
     categorical: list[str] | str = []
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = DEFAULT_SEED
+    # The model's choice, checked by model_space before any data is read (types too: its messages name them).
+    algorithm: Any = DEFAULT_ALGORITHM
+    hyperparameters: Any = None
+    search_candidates: Any = 0
+    search_seconds: Any = DEFAULT_SEARCH_SECONDS
 
     @field_validator("task", mode="before")
     @classmethod
@@ -112,6 +119,10 @@ class ValidateEvent(ModelRun):
 class EvaluateEvent(ModelRun):
     candidate_model_uri: str
     test_uri: str
+    # For the run record only: the execution's data, start time and training job.
+    data_uri: str | None = None
+    started_at: str | None = None
+    training_job_name: str | None = None
 
 
 class RegisterEvent(ModelRun):
@@ -142,13 +153,19 @@ def put_json(bucket: str, key: str, body: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
-def _csv_bytes(table: Table, rows: np.ndarray) -> bytes:
-    """The header and the given rows, values exactly as read."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.header)
-    writer.writerows([col[i] for col in table.columns] for i in rows)
-    return out.getvalue().encode()
+def read_run_record(bucket: str, model_name: str, run_id: str) -> RunRecord | None:
+    """The run's record, or None when the evaluate step wrote none (a run started before records existed)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=names.run_record_key(model_name, run_id))["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise
+    return parse_record(body)
+
+
+def write_run_record(bucket: str, record: RunRecord) -> str:
+    return put_json(bucket, names.run_record_key(record.model_name, record.run_id), record.to_json())
 
 
 # ------------------------------------------------------------------------------------ handlers
@@ -163,6 +180,9 @@ def step(handler):
 def validate_handler(event: dict, context: LambdaContext) -> dict:
     """Validate the data, write the report and a seeded train/test split; raise DataValidationError on bad data."""
     request = ValidateEvent.model_validate(event)
+    # A bad algorithm or hyperparameter fails the run here, named, before the data is read or a job starts.
+    hyperparameters = model_space.check(request.algorithm, request.hyperparameters)
+    search_candidates, search_seconds = model_space.check_search(request.search_candidates, request.search_seconds)
     settings = Settings.from_env()
     with tempfile.TemporaryDirectory(prefix="validate-") as work:
         path = download_csv(request.data_uri, Path(work))
@@ -173,6 +193,9 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
     report_uri = put_json(settings.bucket("reports_bucket"), names.validation_report_key(request.model_name, request.run_id), report.to_json())
     if not report.passed:
         logger.warning("data validation failed", extra={"errors": report.errors, "report_uri": report_uri})
+        write_run_record(settings.bucket("reports_bucket"), run_records.failed(
+            model_name=request.model_name, run_id=request.run_id, report=report, report_uri=report_uri,
+            data_uri=request.data_uri))
         raise DataValidationError(report)
     train_rows, test_rows = split_indices(np.array(target_values(table, request.target), dtype=object), report.task,
                                           request.test_size, request.seed)
@@ -180,7 +203,7 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
     uris = {}
     for part, rows in zip(names.SPLIT_PARTS, (train_rows, test_rows), strict=True):
         prefix = names.split_prefix(request.model_name, request.run_id, part)
-        s3.put_object(Bucket=data_bucket, Key=f"{prefix}{names.SPLIT_FILE}", Body=_csv_bytes(table, rows), ContentType="text/csv")
+        s3.put_object(Bucket=data_bucket, Key=f"{prefix}{names.SPLIT_FILE}", Body=csv_bytes(table, rows), ContentType="text/csv")
         uris[f"{part}_uri"] = f"s3://{data_bucket}/{prefix}"  # a prefix: the training job's channel
     logger.info("data valid", extra={"rows": table.n_rows, "task": report.task, "train": len(train_rows), "test": len(test_rows)})
     return {
@@ -189,6 +212,8 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
         "hyperparameters": {
             "target": request.target, "model-name": request.model_name, "task": report.task,
             "categorical": ",".join(request.categorical_names), "run-id": request.run_id,
+            "algorithm": request.algorithm, "hyperparameters": json.dumps(hyperparameters),
+            "search": str(search_candidates), "search-seconds": str(search_seconds),
         },
     }
 
@@ -226,7 +251,12 @@ def evaluate_handler(event: dict, context: LambdaContext) -> dict:
     }
     decision_uri = put_json(settings.bucket("reports_bucket"), names.evaluation_report_key(request.model_name, request.run_id),
                             json.dumps(body, indent=2))
-    logger.info("evaluation", extra={"passed": decision.passed, "reason": decision.reason})
+    record_uri = write_run_record(settings.bucket("reports_bucket"), run_records.evaluated(
+        metadata=candidate.metadata, decision=decision, model_name=request.model_name, run_id=request.run_id,
+        artifact_uri=request.candidate_model_uri, artifact_sha256=candidate_sha256, report_uri=decision_uri,
+        production_version=entry.version if entry else None, data_uri=request.data_uri,
+        training_job_name=request.training_job_name, started_at=request.started_at))
+    logger.info("evaluation", extra={"passed": decision.passed, "reason": decision.reason, "run_record": record_uri})
     return {
         "passed": decision.passed, "decision_uri": decision_uri, "candidate": decision.candidate,
         "production": decision.production, "reason": decision.reason, "primary_metric": decision.primary_metric,
@@ -255,5 +285,10 @@ def register_handler(event: dict, context: LambdaContext) -> dict:
         metrics_report_uri=evaluation.get("decision_uri"),
     )
     logger.info("registered", extra={"arn": version.arn, "version": version.version, "status": version.approval_status})
+    record = read_run_record(settings.bucket("reports_bucket"), request.model_name, request.run_id)
+    if record is None:
+        logger.warning("no run record to add the registry version to", extra={"run_id": request.run_id})
+    else:
+        write_run_record(settings.bucket("reports_bucket"), run_records.registered(record, version))
     return {"model_package_arn": version.arn, "model_package_version": version.version,
             "approval_status": version.approval_status}

@@ -14,6 +14,8 @@ def test_keys_lie_under_their_granted_prefixes():
     assert names.promotions_key(model).startswith(names.models_prefix(model))
     assert names.validation_report_key(model, run).startswith(names.validation_prefix(model))
     assert names.evaluation_report_key(model, run).startswith(names.evaluation_prefix(model))
+    assert names.run_record_key(model, run) == "runs/churn/run-7.json"
+    assert names.run_record_key(model, run).startswith(names.runs_prefix(model))
     assert names.drift_checkpoint_key(model).startswith(names.drift_prefix(model))
     assert names.drift_report_stem(model, datetime(2025, 1, 15, 6, tzinfo=UTC)).startswith(
         names.drift_prefix(model) + "dt=2025-01-15/")
@@ -26,7 +28,7 @@ def test_capture_errors_are_outside_the_capture_the_drift_check_reads():
 
 def test_prefixes_of_two_models_never_overlap():
     """A model named like another's prefix must not read or be granted the other's keys."""
-    for prefix in (names.capture_prefix, names.models_prefix, names.drift_prefix, names.splits_prefix):
+    for prefix in (names.capture_prefix, names.models_prefix, names.drift_prefix, names.splits_prefix, names.runs_prefix):
         assert not prefix("churn-2").startswith(prefix("churn"))
 
 

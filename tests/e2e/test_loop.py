@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.data import DRIFTED_FEATURES
 from demo.local_batch import ITEMS_PER_CHILD
-from demo.loop import BATCH_JOB, BATCH_ROWS, DRIFTED_FEATURES, LOW_TRAFFIC_HOURS, LOW_TRAFFIC_ROWS, SEGMENT_ROWS
+from demo.loop import BATCH_JOB, BATCH_ROWS, LOW_TRAFFIC_HOURS, LOW_TRAFFIC_ROWS, SEGMENT_ROWS
 
 MALFORMED_PER_SEGMENT = 8
 

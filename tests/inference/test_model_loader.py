@@ -126,16 +126,27 @@ def test_the_cold_path_imports_no_aws_sdk(s3, breast_cancer_dir, tmp_path):
     assert json.loads(out.stdout.splitlines()[-1]) == {"early": [], "sdk": [], "loaded": None}
 
 
-def test_no_model_configured(monkeypatch, lambda_context):
-    served = load_app(monkeypatch)
-    assert unavailable(served, lambda_context).startswith("no model has been promoted")
+def test_no_model_configured_names_the_next_command(monkeypatch, lambda_context, caplog):
+    """The state of every first deploy: the 503 says what to run, with the deployment's model name filled in."""
+    served = load_app(monkeypatch, MODEL_NAME="churn")
+    reason = unavailable(served, lambda_context)
+    assert reason.startswith("no model has been promoted yet")
+    assert "`mlops promote --model-name churn --version <N>`" in reason
+    assert "`mlops registry list --model-name churn`" in reason
+    assert [r.levelname for r in caplog.records if r.getMessage() == "no model configured"] == ["WARNING"]
+    assert not [r for r in caplog.records if r.getMessage() == "model refused"]  # not an error, not counted
+
+
+def test_no_model_without_a_model_name_shows_a_placeholder(monkeypatch, lambda_context):
+    assert "mlops promote --model-name <model-name> --version <N>" in unavailable(load_app(monkeypatch), lambda_context)
 
 
 def test_tarball_hash_differs_from_the_registry(s3, monkeypatch, breast_cancer_dir, tmp_path, lambda_context, caplog):
     upload(s3, breast_cancer_dir, tmp_path)
-    served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256="0" * 64)
+    served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256="0" * 64, MODEL_NAME="breast-cancer")
     reason = unavailable(served, lambda_context, "v2")
     assert "the registry entry says 000000000000" in reason and "refusing" in reason
+    assert reason.endswith("roll back with `mlops rollback --model-name breast-cancer`")
     refused = [r for r in caplog.records if r.getMessage() == "model refused"]
     assert refused and refused[0].levelname == "ERROR" and refused[0].reason == reason
 
@@ -160,7 +171,9 @@ def test_incomplete_tarball(s3, monkeypatch, breast_cancer_dir, tmp_path, lambda
 
 def test_missing_object(s3, monkeypatch, lambda_context):
     served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256="a" * 64)
-    assert unavailable(served, lambda_context) == f"cannot read {URL}: NoSuchKey"
+    assert unavailable(served, lambda_context) == (
+        f"cannot read {URL}: NoSuchKey; next: promote another approved version, or roll back with "
+        "`mlops rollback --model-name <model-name>`")
 
 
 @pytest.mark.parametrize("env, expected", [
@@ -232,7 +245,8 @@ def test_a_request_loads_the_model_again_once_the_interval_has_passed(s3, monkey
     monkeypatch.setattr(s3_get, "fetch", flaky)
     served = load_app(monkeypatch, MODEL_DATA_URL=URL, MODEL_SHA256=sha, MODEL_RETRY_SECONDS="45")
     reason = unavailable(served, lambda_context)
-    assert "SlowDown" in reason and "a passing fault: loading is tried again at most every 45 s" in reason
+    assert "SlowDown" in reason and "a passing fault: loading is tried again at most every 45 s; retry then" in reason
+    assert "rollback" not in reason  # nothing to change: the fault passes
     calls = flaky.calls
     unavailable(served, lambda_context)  # within the interval: answered from the state, S3 left alone
     assert flaky.calls == calls

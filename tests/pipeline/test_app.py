@@ -74,7 +74,10 @@ def test_validate_writes_split_and_report(s3, app, lambda_context, data_dir):
     assert out["task"] == "binary" and out["rows"] == 160
     assert out["train_uri"] == f"s3://{DATA}/splits/tiny-binary/run-20261123-0001/train/"
     assert out["hyperparameters"] == {"target": "label", "model-name": "tiny-binary", "task": "binary",
-                                      "categorical": "color", "run-id": "run-20261123-0001"}
+                                      "categorical": "color", "run-id": "run-20261123-0001",
+                                      # the event sets none: the defaults, as strings for SageMaker
+                                      "algorithm": "linear", "hyperparameters": "{}", "search": "0",
+                                      "search-seconds": "1800.0"}
     train_rows = _rows(_read(s3, out["train_uri"] + "data.csv"))
     test_rows = _rows(_read(s3, out["test_uri"] + "data.csv"))
     original = _rows((data_dir / "binary.csv").read_bytes())
@@ -103,6 +106,34 @@ def test_bad_event_names_the_field(app, lambda_context):
     event = load_event("pipeline_validate.json") | {"model_name": "tiny_binary"}
     with pytest.raises(ValueError, match="model name 'tiny_binary' must be"):
         app.validate_handler(event, lambda_context)
+
+
+def test_validate_passes_the_model_choice_to_the_training_job(app, lambda_context):
+    event = load_event("pipeline_validate.json") | {
+        "algorithm": "hist_gradient_boosting", "hyperparameters": {"max_iter": "300", "max_depth": None},
+        "search_candidates": 8, "search_seconds": 600}
+    hyperparameters = app.validate_handler(event, lambda_context)["hyperparameters"]
+    assert hyperparameters["algorithm"] == "hist_gradient_boosting"
+    assert json.loads(hyperparameters["hyperparameters"]) == {"max_iter": 300, "max_depth": None}  # typed once
+    assert (hyperparameters["search"], hyperparameters["search-seconds"]) == ("8", "600.0")
+    assert all(isinstance(v, str) for v in hyperparameters.values())  # SageMaker takes strings only
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"algorithm": "xgboost"}, "unknown algorithm 'xgboost'"),
+    ({"algorithm": "random_forest", "hyperparameters": {"l2": 3}}, "unknown hyperparameter 'l2' for random_forest"),
+    ({"hyperparameters": {"l2": -1}}, "hyperparameter 'l2' of linear: must be > 0"),
+    ({"hyperparameters": "l2=3"}, "hyperparameters must be a JSON object"),
+    ({"search_candidates": 1000}, "search candidates must be an integer from 0"),
+])
+def test_a_bad_model_choice_fails_before_the_data_is_read(s3, app, lambda_context, fields, message):
+    event = load_event("pipeline_validate.json") | fields
+    with pytest.raises(app.HyperparameterError, match=message) as info:
+        app.validate_handler(event, lambda_context)
+    # The error type is what the execution's Error shows (its Cause the message), never DataValidationError.
+    assert type(info.value).__name__ == "HyperparameterError"
+    assert s3.list_objects_v2(Bucket=REPORTS).get("KeyCount") == 0
+    assert s3.list_objects_v2(Bucket=DATA, Prefix="splits/").get("KeyCount") == 0
 
 
 def test_evaluate_then_register_then_compare_with_production(s3, app, lambda_context, tmp_path, monkeypatch):

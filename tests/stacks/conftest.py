@@ -28,8 +28,17 @@ VARIANT = {
     "reserved_concurrency": "5",
     "categorical": "mean radius,texture",
     "task": "binary",
+    # The model choice as -c passes it: text, the hyperparameters a JSON object.
+    "algorithm": "hist_gradient_boosting",
+    "hyperparameters": '{"max_iter": 300, "learning_rate": 0.05}',
+    "search_candidates": "8",
+    "search_seconds": "900",
     "drift_schedule": "rate(30 minutes)",
     "canary": "LambdaLinear10PercentEvery1Minute",
+    # Serving settings off their defaults; the docs open to browsers while every other route stays IAM.
+    "strict_categories": "true",
+    "serving_runtime": "onnxruntime",
+    "public_docs": "true",
     "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/breast-cancer/3",
     "model_version": "3",
     "model_data_url": "s3://artifacts-bucket/models/breast-cancer/run-7/job/output/model.tar.gz",

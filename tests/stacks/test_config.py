@@ -70,6 +70,9 @@ def test_training_data_key_follows_the_model_name_unless_set():
     ("model_package_arn", "model-3", "model package ARN"),
     ("error_rate_alarm_percent", "0", "(0, 100]"),
     ("model_retry_seconds", "0", "between 1 and 3600"),
+    ("serving_runtime", "tensorflow", "auto, onnxruntime, scikit-learn"),
+    ("strict_categories", "maybe", "expected true or false"),
+    ("public_docs", "sometimes", "expected true or false"),
     ("batch_max_concurrency", "0", "between 1 and 10000"),
     ("batch_max_concurrency", "10001", "between 1 and 10000"),
     ("batch_items_per_child", "0", "between 1 and 100"),
@@ -95,6 +98,13 @@ def test_training_data_key_follows_the_model_name_unless_set():
     ("capture_dropped_alarm_records", "0", "must be >= 1"),
     ("capture_silence_minutes", "4", "between 5 and 1440"),
     ("capture_silence_minutes", "1441", "between 5 and 1440"),
+    ("algorithm", "xgboost", "must be one of linear, random_forest"),
+    ("hyperparameters", "max_iter=3", "expected a JSON object"),
+    ("hyperparameters", '{"max_iter": 0}', "hyperparameter 'max_iter' of linear: must be >= 1"),
+    ("hyperparameters", '{"n_estimators": 10}', "unknown hyperparameter 'n_estimators' for linear"),
+    ("search_candidates", "-1", "between 0 (no search) and 200"),
+    ("search_candidates", "201", "between 0 (no search) and 200"),
+    ("search_seconds", "3600", "below training_max_runtime_minutes"),
 ])
 def test_bad_values_are_rejected_naming_the_key(key, value, message):
     with pytest.raises(ConfigError, match=rf"'{key}'.*{_escape(message)}"):
@@ -103,6 +113,22 @@ def test_bad_values_are_rejected_naming_the_key(key, value, message):
 
 def _escape(text: str) -> str:
     return "".join("\\" + c if c in "()[]." else c for c in text)
+
+
+def test_model_choice_defaults_and_command_line_values():
+    config = Config()
+    assert (config.algorithm, dict(config.hyperparameters), config.search_candidates) == ("linear", {}, 0)
+    assert config.search_budget_seconds == 30 * config.training_max_runtime_minutes  # half the job's time
+    config = from_context({"algorithm": "gradient_boosting", "hyperparameters": '{"n_estimators": "50"}',
+                           "search_candidates": "8", "search_seconds": "600", "training_max_runtime_minutes": "20"})
+    assert config.algorithm == "gradient_boosting" and config.hyperparameters == {"n_estimators": 50}  # typed
+    assert (config.search_candidates, config.search_budget_seconds) == (8, 600)
+    assert from_context({"hyperparameters": {"l2": 2}}).hyperparameters == {"l2": 2}  # cdk.json's JSON object
+
+
+def test_hyperparameters_belong_to_the_algorithm():
+    with pytest.raises(ConfigError, match="'hyperparameters'.*unknown hyperparameter 'l2' for random_forest"):
+        from_context({"algorithm": "random_forest", "hyperparameters": {"l2": 2}})
 
 
 def test_categorical_columns_must_be_usable_as_a_hyperparameter():
@@ -142,6 +168,13 @@ def test_batch_defaults_and_command_line_values():
                            "batch_output_format": "csv", "batch_max_concurrency": "10000"})
     assert config.batch_tolerated_failure_percent == 2.5 and config.batch_trigger_on_upload is False
     assert config.batch_output_format == "csv" and config.batch_max_concurrency == 10000
+
+
+def test_serving_defaults_and_command_line_values():
+    config = Config()
+    assert (config.strict_categories, config.serving_runtime, config.public_docs) == (False, "auto", False)
+    config = from_context({"strict_categories": "true", "serving_runtime": "scikit-learn", "public_docs": True})
+    assert (config.strict_categories, config.serving_runtime, config.public_docs) == (True, "scikit-learn", True)
 
 
 def test_batch_output_formats_are_the_contracts():

@@ -11,7 +11,9 @@ import pytest
 
 from contracts import names
 from contracts.artifact import read_metadata
+from inference.model_loader import NoModelPromoted
 from inference.validation import FeatureReader
+from mlops.cli import COMMANDS
 from mlops.cli import main as mlops
 from tests.stacks.stack_helpers import REPO
 
@@ -82,3 +84,47 @@ def test_the_smoke_test_body_is_a_row_the_demo_model_accepts(breast_cancer_dir: 
     reader = FeatureReader(read_metadata(breast_cancer_dir).feature_schema)
     rows = reader.read([body["features"]], ("body", "features"), indexed=False)
     assert rows.X.shape == (1, 30)
+
+
+# ------------------------------------------------------------------ one way to deploy
+
+FENCED = re.compile(r"^```[a-z]*\n(.*?)^```", flags=re.MULTILINE | re.DOTALL)
+DEPLOY_SECTIONS = {"README.md": "## Deploying to an AWS account", "operations.md": "## Deploy"}
+
+
+def fenced_lines(doc: Path) -> list[str]:
+    return [line for block in FENCED.findall(doc.read_text()) for line in block.splitlines()]
+
+
+def test_no_doc_shows_a_cdk_deploy_to_run() -> None:
+    """`cdk deploy` by hand refuses several stacks, or with --all drops the live model: the docs show `make deploy`."""
+    shown = [(doc.name, line) for doc in DOCS for line in fenced_lines(doc)
+             if re.search(r"(^|[\s/])cdk deploy\b", line.split("#")[0])]
+    assert not shown, shown
+
+
+def test_the_deploy_the_docs_show_is_the_makefiles_and_the_cli_has_it() -> None:
+    for name, heading in DEPLOY_SECTIONS.items():
+        doc = REPO / name if name == "README.md" else REPO / "docs" / name
+        section = doc.read_text().split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+        commands = [line.split("#")[0].strip() for block in FENCED.findall(section) for line in block.splitlines()]
+        assert "make deploy" in commands, name
+    recipe = re.search(r"^deploy:.*\n\t(.+)$", (REPO / "Makefile").read_text(), flags=re.MULTILINE).group(1)
+    assert recipe.split()[1:4] == ["deploy", "--model-name", "$(MODEL_NAME)"] and recipe.split()[0].endswith("/mlops")
+    assert "deploy" in COMMANDS and COMMANDS["deploy"].subcommand == "deploy"
+
+
+def test_the_docs_quote_the_503_a_first_deploy_answers() -> None:
+    """operations.md shows the body's reason word for word, for the configured model; the README says what it starts with."""
+    model_name = json.loads((REPO / "cdk.json").read_text())["context"]["model_name"]
+    reason = str(NoModelPromoted(model_name))
+    quoted = [b.strip() for b in re.findall(r"^```text\n(.*?)^```", (REPO / "docs" / "operations.md").read_text(),
+                                             flags=re.MULTILINE | re.DOTALL)]
+    assert reason in quoted
+    assert f"`{reason.split(' (')[0]} …`" in (REPO / "README.md").read_text()
+
+
+def test_cdk_json_leaves_the_promoted_model_to_the_promotion_history() -> None:
+    """A model key in cdk.json would be served by every deploy, whatever was promoted since."""
+    context = json.loads((REPO / "cdk.json").read_text())["context"]
+    assert not {"model_package_arn", "model_version", "model_data_url", "model_sha256"} & set(context)

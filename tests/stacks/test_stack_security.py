@@ -28,7 +28,7 @@ def templates(app):
 def test_aws_solutions_checks_pass(request, which):
     app = request.getfixturevalue(which).app
     report = AwsSolutionsChecks().validate_scope(app)
-    findings = [(v.rule_name, [c.construct_path for c in v.violating_constructs]) for v in report.violations]
+    findings = [(v.rule_name, [r.resource_logical_id for r in v.violating_resources]) for v in report.violations]
     assert report.success, findings
 
 

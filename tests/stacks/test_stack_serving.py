@@ -45,9 +45,11 @@ def test_inference_runs_from_the_image_with_the_configured_size(default_app, fun
 def test_function_environment_follows_the_serving_contract(default_app, function):
     env = function["Environment"]["Variables"]
     assert {k: env[k] for k in ("MODEL_NAME", "MODEL_VERSION", "MODEL_DATA_URL", "MODEL_SHA256", "MODEL_PACKAGE_ARN",
-                                "CAPTURE_SAMPLE_RATE", "MAX_BATCH", "MODEL_RETRY_SECONDS")} == {
+                                "CAPTURE_SAMPLE_RATE", "MAX_BATCH", "MODEL_RETRY_SECONDS", "STRICT_CATEGORIES",
+                                "SERVING_RUNTIME")} == {
         "MODEL_NAME": "breast-cancer", "MODEL_VERSION": "", "MODEL_DATA_URL": "", "MODEL_SHA256": "",
-        "MODEL_PACKAGE_ARN": "", "CAPTURE_SAMPLE_RATE": "1.0", "MAX_BATCH": "1000", "MODEL_RETRY_SECONDS": "30"}
+        "MODEL_PACKAGE_ARN": "", "CAPTURE_SAMPLE_RATE": "1.0", "MAX_BATCH": "1000", "MODEL_RETRY_SECONDS": "30",
+        "STRICT_CATEGORIES": "false", "SERVING_RUNTIME": "auto"}
     stream_id = next(iter(resources(default_app.serving, "AWS::KinesisFirehose::DeliveryStream")))
     assert env["CAPTURE_STREAM"] == {"Ref": stream_id}
 
@@ -57,6 +59,16 @@ def test_promoted_model_is_function_configuration(variant_app):
     assert env["MODEL_DATA_URL"] == variant_app.config.model_data_url
     assert env["MODEL_SHA256"] == "ab" * 32 and env["MODEL_VERSION"] == "3"
     assert env["MODEL_PACKAGE_ARN"].endswith("model-package/breast-cancer/3")
+
+
+def test_serving_settings_reach_the_server_as_it_reads_them(variant_app):
+    """The context keys become the variables inference.settings reads, in a form it accepts."""
+    from inference.settings import Settings
+
+    env = function_by_command(variant_app.serving, "inference.app.handler")["Environment"]["Variables"]
+    assert (env["STRICT_CATEGORIES"], env["SERVING_RUNTIME"]) == ("true", "onnxruntime")
+    settings = Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
+    assert settings.strict_categories is True and settings.runtime == "onnxruntime"
 
 
 def test_live_alias_points_at_the_current_version(default_app):
@@ -172,10 +184,15 @@ def test_stage_throttles_traces_and_writes_json_access_logs(default_app):
     assert len(resources(default_app.serving, "AWS::ApiGateway::Account")) == 1  # the CloudWatch role
 
 
-def test_iam_mode_signs_every_route_and_has_no_keys(variant_app):
+DOCS = {("GET", "docs"), ("GET", "openapi.json")}
+
+
+def test_iam_mode_signs_every_route_but_the_public_docs_and_has_no_keys(variant_app):
     found = methods(variant_app.serving)
     assert set(found) == ROUTES
-    assert all(p["AuthorizationType"] == "AWS_IAM" and not p.get("ApiKeyRequired") for p in found.values())
+    assert all(p["AuthorizationType"] == "AWS_IAM" and not p.get("ApiKeyRequired")
+               for route, p in found.items() if route not in DOCS)
+    assert all(found[route]["AuthorizationType"] == "NONE" for route in DOCS)  # public_docs
     assert not resources(variant_app.serving, "AWS::ApiGateway::UsagePlan")
     assert "ApiKeyId" not in variant_app.serving.find_outputs("*")
 

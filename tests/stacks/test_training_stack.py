@@ -71,9 +71,11 @@ def test_training_runs_as_a_sync_job_on_the_validated_split(default_app, states)
     assert params["ResourceConfig"]["InstanceType"] == "ml.m5.large"
     assert params["StoppingCondition"] == {"MaxRuntimeInSeconds": 60 * default_app.config.training_max_runtime_minutes}
     assert params["EnableNetworkIsolation"] is True
-    # Every hyperparameter is a string the validate step computed (SageMaker takes strings only).
+    # Every hyperparameter is a string the validate step computed (SageMaker takes strings only), the
+    # model's choice included: the algorithm, its hyperparameters as one JSON string, the search.
     assert params["HyperParameters"] == {f"{name}.$": f"$.validation.hyperparameters.{name}"
-                                         for name in ("target", "model-name", "task", "categorical", "run-id")}
+                                         for name in ("target", "model-name", "task", "categorical", "run-id",
+                                                      "algorithm", "hyperparameters", "search", "search-seconds")}
     assert train["ResultSelector"]["model_uri.$"] == "$.ModelArtifacts.S3ModelArtifacts"
 
 
@@ -84,10 +86,17 @@ def test_training_image_is_the_project_image(default_app, states):
 
 def test_steps_pass_the_contracted_fields(states):
     assert set(states["Validate"]["Parameters"]) == {
-        "model_name.$", "run_id.$", "data_uri.$", "target.$", "task.$", "categorical.$"}
+        "model_name.$", "run_id.$", "data_uri.$", "target.$", "task.$", "categorical.$",
+        "algorithm.$", "hyperparameters.$", "search_candidates.$", "search_seconds.$"}
+    # the model's choice goes to the validate step, which checks it before the training job starts
+    assert {k: v for k, v in states["Validate"]["Parameters"].items() if k.startswith(("algorithm", "hyper", "search"))} == {
+        "algorithm.$": "$.algorithm", "hyperparameters.$": "$.hyperparameters",
+        "search_candidates.$": "$.search_candidates", "search_seconds.$": "$.search_seconds"}
     assert states["Evaluate"]["Parameters"] == {
         "model_name.$": "$.model_name", "run_id.$": "$.run_id",
-        "candidate_model_uri.$": "$.training.model_uri", "test_uri.$": "$.validation.test_uri"}
+        "candidate_model_uri.$": "$.training.model_uri", "test_uri.$": "$.validation.test_uri",
+        # the run record's
+        "data_uri.$": "$.data_uri", "started_at.$": "$$.Execution.StartTime", "training_job_name.$": "$.training.job_name"}
     assert states["Register"]["Parameters"]["evaluation.$"] == "$.evaluation"
 
 
@@ -139,6 +148,9 @@ def test_a_bare_start_takes_every_default(prepare):
     assert args["run_id"] == "8f14e45f-ceea-467a-9575-5a2c1ea7d2a9"
     assert args["training_job_name"] == "breast-cancer-8f14e45f-ceea-467a-9575-5a2c1ea7d2a9"
     assert args["output_uri"] == "s3://bucket/models/breast-cancer/8f14e45f-ceea-467a-9575-5a2c1ea7d2a9/"
+    # the model's choice: cdk.json's (the defaults here), the search off, half the job's time as its budget
+    assert (args["algorithm"], args["hyperparameters"]) == ("linear", {})
+    assert (args["search_candidates"], args["search_seconds"]) == (0, 1800)
 
 
 def test_input_fields_override_the_defaults(prepare):
@@ -191,10 +203,12 @@ def test_training_job_role_reads_its_split_and_writes_its_model_only(default_app
 def test_pipeline_steps_touch_only_their_prefixes(default_app):
     expected = {
         "ValidateStep": {"s3:GetObject": ["/datasets/*"], "s3:PutObject": ["/splits/breast-cancer/*",
-                                                                          "/validation/breast-cancer/*"]},
+                                                                          "/validation/breast-cancer/*",
+                                                                          "/runs/breast-cancer/*"]},
         "EvaluateStep": {"s3:GetObject": ["/splits/breast-cancer/*", "/models/breast-cancer/*"],
-                         "s3:PutObject": ["/evaluation/breast-cancer/*"]},
-        "RegisterStep": {"s3:GetObject": ["/models/breast-cancer/*"]},
+                         "s3:PutObject": ["/evaluation/breast-cancer/*", "/runs/breast-cancer/*"]},
+        "RegisterStep": {"s3:GetObject": ["/models/breast-cancer/*", "/runs/breast-cancer/*"],
+                         "s3:PutObject": ["/runs/breast-cancer/*"]},
     }
     for role, grants in expected.items():
         statements = role_statements(default_app.training, f"{role}Role")
@@ -202,6 +216,13 @@ def test_pipeline_steps_touch_only_their_prefixes(default_app):
             resources = [flatten(r) for s in statements if action in as_list(s["Action"]) for r in as_list(s["Resource"])]
             assert sorted(r[r.index("/"):] for r in resources) == sorted(suffixes), (role, action)
         assert "s3:DeleteObject" not in actions_of(statements)
+
+
+def test_register_step_lists_only_the_run_records(default_app):
+    """It reads the run record back to add the registry version: a missing one must be a 404, not a 403."""
+    statements = role_statements(default_app.training, "RegisterStepRole")
+    listing = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    assert [s["Condition"] for s in listing] == [{"StringLike": {"s3:prefix": ["runs/breast-cancer/*"]}}]
 
 
 def test_registry_access_is_scoped_to_the_model_package_group(default_app):
@@ -240,6 +261,35 @@ def test_notification_topic_is_encrypted_and_ssl_only(default_app):
     statements = only(default_app.training, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
                for s in statements)
+
+
+def test_the_model_choice_is_an_execution_input_override(prepare):
+    args = prepare({"algorithm": "random_forest", "hyperparameters": {"n_estimators": 300},
+                    "search_candidates": 8, "search_seconds": 600})
+    assert (args["algorithm"], args["hyperparameters"]) == ("random_forest", {"n_estimators": 300})
+    assert (args["search_candidates"], args["search_seconds"]) == (8, 600)
+
+
+@pytest.fixture(scope="module")
+def variant_prepare(variant_app):
+    output = state_machine_definition(variant_app.training)["States"]["Prepare"]["Output"]
+    expression = jsonata.Jsonata(output.removeprefix("{%").removesuffix("%}").replace("<token>", "bucket"))
+    return lambda execution_input: expression.evaluate(None, {"states": {
+        "input": execution_input, "context": {"Execution": {"Name": "run-1"}}}})
+
+
+def test_configured_hyperparameters_follow_their_algorithm(variant_prepare):
+    """cdk.json's hyperparameters are for cdk.json's algorithm: another algorithm in the input starts from its defaults."""
+    configured = {"max_iter": 300, "learning_rate": 0.05}
+    args = variant_prepare({})
+    assert (args["algorithm"], args["hyperparameters"]) == ("hist_gradient_boosting", configured)
+    assert (args["search_candidates"], args["search_seconds"]) == (8, 900)
+    assert variant_prepare({"search_candidates": 0})["hyperparameters"] == configured
+    assert variant_prepare({"algorithm": "hist_gradient_boosting"})["hyperparameters"] == configured
+    assert variant_prepare({"algorithm": "random_forest"})["hyperparameters"] == {}
+    assert variant_prepare({"algorithm": "random_forest", "hyperparameters": {"max_depth": 8}})["hyperparameters"] == {
+        "max_depth": 8}
+    assert variant_prepare({"hyperparameters": {}})["hyperparameters"] == {}  # the input's own, even empty
 
 
 def test_variant_configuration_reaches_the_pipeline(variant_app):

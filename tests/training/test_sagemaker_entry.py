@@ -69,3 +69,21 @@ def test_unknown_hyperparameter_is_a_failure(opt_ml, data_dir):
     _hyperparameters(opt_ml, target="label", colour="red")
     assert main(["--root", str(opt_ml)]) == 2
     assert "unrecognized arguments: --colour red" in (opt_ml / "output" / "failure").read_text()
+
+
+def test_the_model_choice_reaches_training(opt_ml, data_dir):
+    """What the validate step returns, as SageMaker writes it: algorithm, a JSON string of hyperparameters, the search."""
+    _channel(opt_ml, "train", data_dir / "binary.csv")
+    _hyperparameters(opt_ml, **{"target": "label", "categorical": "color", "algorithm": "random_forest",
+                                "hyperparameters": '{"n_estimators": 20}', "search": "2", "search-seconds": "300.0"})
+    assert main(["train", "--root", str(opt_ml)]) == 0
+    meta = artifact.read_metadata(opt_ml / "model")
+    assert meta.hyperparameters["algorithm"] == "random_forest" and meta.hyperparameters["params"]["n_estimators"] == 20
+    assert meta.search is not None and len(meta.search.candidates) == 2 and meta.search.budget_seconds == 300
+
+
+def test_an_unknown_hyperparameter_fails_the_job_by_name(opt_ml, data_dir):
+    _channel(opt_ml, "train", data_dir / "binary.csv")
+    _hyperparameters(opt_ml, target="label", algorithm="linear", hyperparameters='{"depth": 3}')
+    assert main(["train", "--root", str(opt_ml)]) == 1
+    assert "unknown hyperparameter 'depth' for linear" in (opt_ml / "output" / "failure").read_text()

@@ -96,6 +96,30 @@ def test_test_channel_replaces_the_split(tmp_path):
     assert result.metadata.rows == {"train": 150, "test": 50}
 
 
+def test_the_held_out_split_is_written_beside_the_model_for_evaluate(tmp_path, capsys):
+    from training import evaluate
+
+    header, rows = binary_rows(200, seed=5)
+    csv = write_csv(tmp_path / "data.csv", header, rows)
+    assert main(["--train", str(csv), "--model-dir", str(tmp_path / "out"), "--target", "label",
+                 "--categorical", "color"]) == 0
+    test_csv = tmp_path / "out.test.csv"
+    assert json.loads(capsys.readouterr().out)["test_csv"] == str(test_csv)
+    held_out = read_csv(test_csv)
+    assert held_out.header == header and held_out.n_rows == artifact.read_metadata(tmp_path / "out").rows["test"] == 40
+    # Not in the model directory, so not in model.tar.gz nor its manifest.
+    assert not list((tmp_path / "out").glob("*.csv")) and "test.csv" not in str(artifact.verify_manifest(tmp_path / "out"))
+    assert evaluate.main(["--candidate", str(tmp_path / "out"), "--test", str(test_csv)]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"]
+
+
+def test_a_test_channel_writes_no_held_out_file(tmp_path):
+    header, rows = binary_rows(200, seed=3)
+    result = train(write_csv(tmp_path / "train.csv", header, rows[:150]), tmp_path / "model",
+                   TrainConfig(target="label"), test_path=write_csv(tmp_path / "test.csv", header, rows[150:]))
+    assert result.test_csv is None and not (tmp_path / "model.test.csv").exists()
+
+
 def test_test_channel_missing_a_feature_is_named(tmp_path):
     header, rows = binary_rows(120)
     train_csv = write_csv(tmp_path / "train.csv", header, rows)
@@ -125,7 +149,7 @@ def test_cli_trains_from_sm_variables_and_fails_with_exit_code(tmp_path, data_di
     assert main(["--target", "nope"]) == 1
     assert "target column 'nope' is not in the header" in capsys.readouterr().err
     assert main(["--target", "price", "--l2", "0"]) == 1
-    assert "l2 must be > 0" in capsys.readouterr().err
+    assert "hyperparameter 'l2' of linear: must be > 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:
         main(["--target", "price", "--algorithm", "magic"])
     assert usage.value.code == 2
