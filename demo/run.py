@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     except DemoDataError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
+    if data is not None and data.csv_path.is_relative_to(args.workdir):
+        print(f"demo: --data {data.csv_path} is inside --workdir {args.workdir}, which is emptied first: "
+              "move the file or pick another --workdir", file=sys.stderr)
+        return 2
     if args.floor is not None:
         os.environ[Var.EVAL_FLOOR] = str(args.floor)  # the evaluate step's setting (cdk.json eval_floor)
     shutil.rmtree(args.workdir, ignore_errors=True)

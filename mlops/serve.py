@@ -1,7 +1,7 @@
 """Serve a model artifact directory with the prediction API on this machine, to read its /docs or try requests.
 
 The same app as the Lambda function (inference.app), started by uvicorn with MODEL_DIR instead of a
-promoted model.tar.gz; no API key, no capture. uvicorn is a development dependency (requirements-dev.txt).
+promoted model.tar.gz; no API key, no capture. uvicorn comes with the project (requirements.txt), not the image.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ EXAMPLES = """example:
   mlops train --train wine.csv --model-dir out/ --target quality
   mlops serve --model-dir out/                     # then open http://127.0.0.1:8080/docs
   mlops serve --model-dir out/ --port 9000 --strict-categories --runtime scikit-learn"""
-NO_UVICORN = ("mlops serve needs uvicorn, a development dependency: "
-              "pip install -r requirements-dev.txt (or pip install uvicorn)")
+NO_UVICORN = ("mlops serve needs uvicorn, which the project installs (requirements.txt): "
+              "pip install -e . (or pip install uvicorn)")
 
 
 class ServeError(Exception):

@@ -95,7 +95,7 @@ class Config:
     algorithm: str = _setting(model_space.DEFAULT_ALGORITHM, f"Model trained by the pipeline: {', '.join(model_space.ALGORITHMS)} (execution input `algorithm` overrides it).")
     hyperparameters: Mapping[str, Any] = _setting({}, "The algorithm's hyperparameters, a JSON object such as `{\"max_iter\": 300}` (names and ranges: README, Training); unset ones keep their defaults. Execution input `hyperparameters` replaces it.")
     search_candidates: int = _setting(0, f"Hyperparameter sets a search tries by cross-validation on the training rows before refitting the best; 0 = no search (at most {model_space.MAX_SEARCH_CANDIDATES}; input `search_candidates`).")
-    search_seconds: int = _setting(0, "Time budget of the search, seconds; 0 = half of training_max_runtime_minutes (input `search_seconds`).")
+    search_seconds: int = _setting(0, "Time budget of the search, seconds; 0 = half of training_max_runtime_minutes (an execution input's `search_seconds` must be > 0).")
     eval_tolerance: float = _setting(0.01, "How much worse than production (primary metric) a candidate may be and still pass.")
     eval_floor: float = _setting(0.5, "Primary-metric floor every candidate must reach.")
     auto_approve: bool = _setting(False, "Register passing models as Approved instead of PendingManualApproval.")

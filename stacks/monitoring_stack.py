@@ -178,10 +178,20 @@ class MonitoringStack(Stack):
                                   "could not be planned)",
                                   batch.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"), 1),
             "drift_fanout_failed": alarm(
-                "DriftFanoutFailed", "A fanned-out drift check failed: its window is read again by the next run",
-                self.drift_fanout.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"), 1),
+                "DriftFanoutFailed", "A fanned-out drift check failed or timed out: its window is read again by the "
+                "next run", self._fanout_failures(), 1),
             **input_alarms(config, serving, alarm),
         }
+
+    def _fanout_failures(self) -> cloudwatch.MathExpression:
+        """Failed and timed-out fan-outs: a timed-out execution never reaches its Release step or Fail state, so
+        ExecutionsFailed alone misses a window too slow to count (replanned, and timed out, every time)."""
+        machine = self.drift_fanout.state_machine
+        return cloudwatch.MathExpression(
+            label="failed or timed-out fan-outs", expression="FILL(failed, 0) + FILL(timed_out, 0)",
+            using_metrics={"failed": machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
+                           "timed_out": machine.metric_timed_out(period=FIVE_MINUTES, statistic="Sum")},
+            period=FIVE_MINUTES)
 
     def _retrain_rule(self, config: Config, training: TrainingStack) -> events.Rule:
         """Dataset drift alarm → a training run on the configured data (refresh it before the drift builds up)."""

@@ -96,8 +96,10 @@ def publish_metrics(report: DriftReport, model_name: str, model_version: str) ->
     insufficient = report.status in ("insufficient_data", "no_data")
     issues = report.quality.issues if report.quality else []
     metrics.add_metric(name=mn.DRIFT_INSUFFICIENT_DATA, unit=MetricUnit.Count, value=int(insufficient))
-    metrics.add_metric(name=mn.DRIFT_ROWS_CHECKED, unit=MetricUnit.Count, value=report.rows_checked)
-    metrics.add_metric(name=mn.DRIFT_ROWS_REJECTED, unit=MetricUnit.Count, value=report.rows_rejected)
+    if pooling(report).get("pool") != "carried_over":
+        # A carried-over window's rows come again in the next run's report: count them once, when the pool closes.
+        metrics.add_metric(name=mn.DRIFT_ROWS_CHECKED, unit=MetricUnit.Count, value=report.rows_checked)
+        metrics.add_metric(name=mn.DRIFT_ROWS_REJECTED, unit=MetricUnit.Count, value=report.rows_rejected)
     if insufficient:
         # No verdict to publish: a 0 would read as "checked, no drift", and the shares of a few rows are noise.
         return

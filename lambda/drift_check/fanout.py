@@ -193,7 +193,7 @@ def merge(s3: Any, settings: Settings, model: ProductionModel, event: dict[str, 
     checkpoint = _owned_lock(s3, settings, run_id)
     lock = checkpoint["fanout"]
     if lock["model_sha256"] != model.sha256:
-        release(s3, settings, event)
+        # The state machine's Release step drops the lock (it still holds it), and the next run reads the window again.
         raise FanoutError(f"the promoted model changed while run {run_id} was counting: the window is read again")
     manifest = json.loads(s3.get_object(Bucket=settings.reports_bucket, Key=lock["manifest_key"])["Body"].read())
     state = resume(checkpoint, model)

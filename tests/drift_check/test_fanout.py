@@ -211,3 +211,23 @@ def test_a_corrupt_file_in_a_group_is_reported_by_the_merge(aws, machine, schedu
     merged = play(aws, machine, run(aws, scheduled_event)["execution_arn"])
     report = stored_report(aws.s3, merged["report_uri"])
     assert [u["key"] for u in report["window"]["unreadable_files"]] == [PREFIX + "part-9.gz"]
+
+
+def test_a_promotion_during_a_fan_out_fails_the_merge_and_the_release_step_frees_the_window(
+        aws, machine, scheduled_event, eight_files, next_model_artifact, monkeypatch):
+    started = run(aws, scheduled_event)
+    request = json.loads(machine.describe_execution(executionArn=started["execution_arn"])["input"])
+    manifest = json.loads(aws.s3.get_object(Bucket="reports", Key=request["manifest_key"])["Body"].read())
+    batch_input = {"run_id": request["run_id"], "model_sha256": request["model_sha256"]}
+    for item in manifest:
+        aws.app.count_handler({"Items": [item], "BatchInput": batch_input}, FakeContext())
+    aws.s3.put_object(Bucket="artifacts", Key="churn/4/model.tar.gz", Body=next_model_artifact.tarball)
+    monkeypatch.setenv("MODEL_DATA_URL", "s3://artifacts/churn/4/model.tar.gz")
+    monkeypatch.setenv("MODEL_SHA256", next_model_artifact.sha256)
+    step = {"run_id": request["run_id"], "manifest_key": request["manifest_key"]}
+    with pytest.raises(fanout.FanoutError, match="promoted model changed"):
+        aws.app.handler({"fanout": step}, FakeContext())
+    released = aws.app.handler({"fanout": step, "failed": True, "error": {"Error": "FanoutError"}}, FakeContext())
+    assert released["status"] == "fanout_released"  # the real cause stays the merge's error, not a lock complaint
+    again = run(aws, scheduled_event)
+    assert again["status"] == "fanned_out" and again["files"] == 8  # read again, against the new model

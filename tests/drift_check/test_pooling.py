@@ -52,6 +52,7 @@ def test_hours_below_the_minimum_are_pooled_into_one_verdict(aws, scheduled_even
         starts.add(report["window"]["start"])
         blob = next(b for b in emf_blobs(capsys) if mn.DRIFT_INSUFFICIENT_DATA in b)
         assert blob[mn.DRIFT_INSUFFICIENT_DATA] == [1.0] and mn.DRIFT_DATASET not in blob
+        assert mn.DRIFT_ROWS_CHECKED not in blob, "carried-over rows are counted once, when the pool closes"
     assert starts == {None}, "a pooled window keeps the start of its first run"
     assert checkpoint(aws)["pool"]["runs"] == 4
 
@@ -67,6 +68,7 @@ def test_hours_below_the_minimum_are_pooled_into_one_verdict(aws, scheduled_even
     assert checkpoint(aws)["pool"] is None
     blob = next(b for b in emf_blobs(capsys) if mn.DRIFT_DATASET in b)
     assert blob[mn.DRIFT_DATASET] == [1.0] and blob[mn.DRIFT_INSUFFICIENT_DATA] == [0.0]
+    assert blob[mn.DRIFT_ROWS_CHECKED] == [600.0]
 
     # The pooled verdict counts exactly what one run over the same five files counts.
     aws.s3.delete_object(Bucket="reports", Key=names.drift_checkpoint_key("churn"))

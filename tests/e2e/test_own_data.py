@@ -96,3 +96,14 @@ def test_bad_input_is_refused_before_anything_starts(tmp_path, monkeypatch, caps
     assert main(["--workdir", "run", *args]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_data_inside_the_workdir_is_refused_not_deleted(tmp_path, monkeypatch, capsys):
+    from demo.run import main
+
+    (tmp_path / "run").mkdir()
+    csv = write_house_prices(tmp_path / "run" / "prices.csv", rows=100)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--workdir", "run", "--data", "run/prices.csv", "--target", "price"]) == 2
+    assert "is inside --workdir" in capsys.readouterr().err
+    assert csv.is_file()  # the workdir is emptied first: the user's file must survive

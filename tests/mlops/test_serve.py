@@ -78,7 +78,7 @@ def test_a_model_the_runtime_refuses_is_named_before_listening(breast_cancer_dir
 def test_without_uvicorn_it_says_how_to_install_it(monkeypatch, breast_cancer_dir, capsys) -> None:  # noqa: F811
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn raises ImportError
     assert serve.main(["--model-dir", str(breast_cancer_dir)]) == 2
-    assert "pip install -r requirements-dev.txt" in capsys.readouterr().err
+    assert "pip install -e ." in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("port", ["0", "70000", "http"])

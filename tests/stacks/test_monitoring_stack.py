@@ -113,12 +113,18 @@ def test_a_failed_batch_job_alarms(default_app, alarms):
     assert default_app.stacks.batch.stack_name in json.dumps(dimension["Value"])  # the batch stack's state machine
 
 
-def test_a_failed_drift_fan_out_alarms(default_app, alarms):
+def test_a_failed_or_timed_out_drift_fan_out_alarms(default_app, alarms):
+    """A timed-out execution never reaches Release or its Fail state: ExecutionsFailed alone would not count it."""
     fanout = alarm(alarms, "DriftFanoutFailed")
-    assert (fanout["Namespace"], fanout["MetricName"], fanout["Statistic"]) == ("AWS/States", "ExecutionsFailed", "Sum")
-    assert fanout["Threshold"] == 1 and fanout["Period"] == 300 and fanout["EvaluationPeriods"] == 1
-    (dimension,) = fanout["Dimensions"]
-    assert dimension["Name"] == "StateMachineArn" and "DriftFanoutStateMachine" in json.dumps(dimension["Value"])
+    assert fanout["Threshold"] == 1 and fanout["EvaluationPeriods"] == 1
+    stats = {m["Id"]: m["MetricStat"] for m in fanout["Metrics"] if "MetricStat" in m}
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {"ExecutionsFailed", "ExecutionsTimedOut"}
+    for stat in stats.values():
+        assert (stat["Metric"]["Namespace"], stat["Stat"], stat["Period"]) == ("AWS/States", "Sum", 300)
+        (dimension,) = stat["Metric"]["Dimensions"]
+        assert dimension["Name"] == "StateMachineArn" and "DriftFanoutStateMachine" in json.dumps(dimension["Value"])
+    expression = next(m for m in fanout["Metrics"] if "Expression" in m)["Expression"]
+    assert expression == "FILL(failed, 0) + FILL(timed_out, 0)"
 
 
 def test_every_alarm_notifies_the_encrypted_topic(default_app, alarms):
