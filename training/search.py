@@ -57,6 +57,10 @@ def run_search(X: np.ndarray, y: np.ndarray, *, schema: FeatureSchema, task: Tas
             break
         began = clock()
         pipeline = build_pipeline(schema, task, algorithm=algorithm, seed=seed, params=ModelParams(**params))
+        if "n_jobs" in pipeline.named_steps["model"].get_params():
+            # A forest's threads add their trees' votes in whatever order they finish: the last bits of the
+            # probabilities, and so tied ranks in ROC AUC, would differ between two runs of the same seed.
+            pipeline.set_params(model__n_jobs=1)
         # The primary metrics are scikit-learn scorer names; binary roc_auc scores the second (sorted)
         # class, the positive one in training.evaluate too.
         scores = cross_val_score(pipeline, X, y, scoring=metric, cv=splitter, error_score="raise")
