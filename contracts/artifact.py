@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.baseline import Baseline, baseline_json
+from contracts.calibration import Calibration
 from contracts.schema import FeatureSchema, Task
 
 MODEL_JOBLIB = "model.joblib"
@@ -110,6 +111,9 @@ class Metadata(BaseModel):
     onnx: OnnxStatus
     rows: dict[str, int] = Field(default_factory=dict)  # train / test row counts
     search: SearchSummary | None = None  # when a hyperparameter search chose the model's hyperparameters
+    # Classifiers: the hold-out's probability calibration, for estimating accuracy before labels arrive.
+    # Artifacts trained before it existed have none.
+    calibration: Calibration | None = None
 
     @property
     def search_candidates(self) -> list[SearchCandidate] | None:

@@ -19,6 +19,9 @@ class CaptureRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     features: dict[str, Scalar]
     prediction: Scalar
     probability: dict[str, float] | None = None  # classifiers only; left out of the line when None
+    # The prediction's id, which a ground-truth label refers to: the client's, else derived from the request id
+    # and the row. Records written before ids existed have none.
+    id: str | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -39,6 +42,7 @@ def record_line(
     features: dict[str, Any],
     prediction: Any,
     probability: dict[str, float] | None = None,
+    id: str | None = None,
 ) -> bytes:
     """Serialise a record without validation: the serving hot path already validated it.
 
@@ -46,7 +50,7 @@ def record_line(
     a non-finite float as null (missing), so a line is always valid JSON.
     """
     return to_line(CaptureRecord(time=time, request_id=request_id, model_name=model_name, model_version=model_version,
-                                 features=features, prediction=prediction, probability=probability))
+                                 features=features, prediction=prediction, probability=probability, id=id))
 
 
 def parse_line(line: bytes | str) -> CaptureRecord:

@@ -6,7 +6,7 @@ command line prints its summary. A field that is UNSET is left out of the JSON.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -131,7 +131,24 @@ class Window(msgspec.Struct, kw_only=True):
     current: str | UnsetType = UNSET
 
 
-class DriftReport(msgspec.Struct, kw_only=True):
+class StoredReport(msgspec.Struct, kw_only=True):
+    """A report stored as JSON (drift, model quality): decoding, and encoding without NaN."""
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Self:
+        """Decode and validate a stored report."""
+        return msgspec.json.decode(data, type=cls)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parsed JSON body, fields in the stored order, UNSET fields left out."""
+        return msgspec.to_builtins(self)
+
+    def to_json(self, indent: int) -> str:
+        """The stored JSON; NaN or infinity raises ValueError rather than writing invalid JSON."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+class DriftReport(StoredReport, kw_only=True):
     """The whole report. compare() leaves the first three fields UNSET; a report without a model has only `reason`."""
 
     generated_at: str | UnsetType = UNSET
@@ -153,16 +170,3 @@ class DriftReport(msgspec.Struct, kw_only=True):
     prediction_drift: bool | UnsetType = UNSET
     thresholds: dict[str, float | int] | UnsetType = UNSET  # drift_check.stats_compare.Thresholds
     report_uri: str | UnsetType = UNSET  # where the JSON was stored
-
-    @classmethod
-    def from_json(cls, data: bytes | str) -> DriftReport:
-        """Decode and validate a stored report."""
-        return msgspec.json.decode(data, type=cls)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parsed JSON body, fields in the stored order, UNSET fields left out."""
-        return msgspec.to_builtins(self)
-
-    def to_json(self, indent: int) -> str:
-        """The stored JSON; NaN or infinity raises ValueError rather than writing invalid JSON."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)

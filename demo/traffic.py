@@ -1,6 +1,7 @@
 """Real HTTP traffic against the local API: single and batch predictions, some malformed, bounded in count."""
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import Counter
@@ -56,12 +57,25 @@ def send(url: str, requests: list[tuple[str, bytes]], concurrency: int = 8) -> T
     return result
 
 
+_client_ids = itertools.count()  # distinct across requests too, as a client's order numbers would be
+
+
+def _client_id() -> str:
+    return f"demo-{next(_client_ids):06d}"
+
+
 def single_requests(rows: list[dict]) -> list[tuple[str, bytes]]:
-    return [("/predict", json.dumps({"features": row}).encode()) for row in rows]
+    """Every other request with the client's own prediction id, the rest left to the API's default."""
+    return [("/predict", json.dumps({"id": _client_id(), "features": row} if k % 2 else {"features": row}).encode())
+            for k, row in enumerate(rows)]
 
 
 def batch_requests(rows: list[dict], size: int) -> list[tuple[str, bytes]]:
-    return [("/predict/batch", json.dumps({"instances": rows[i:i + size]}).encode()) for i in range(0, len(rows), size)]
+    """Every other batch as {"id", "features"} pairs, the rest as plain rows (what clients sent before ids)."""
+    batches = [rows[i:i + size] for i in range(0, len(rows), size)]
+    return [("/predict/batch", json.dumps({"instances": [{"id": _client_id(), "features": row} for row in batch]
+                                           if k % 2 else batch}).encode())
+            for k, batch in enumerate(batches)]
 
 
 def malformed_requests(example: dict) -> list[tuple[str, bytes]]:
@@ -79,6 +93,7 @@ def malformed_requests(example: dict) -> list[tuple[str, bytes]]:
         ("/predict", json.dumps({"rows": [example]}).encode()),
         ("/predict/batch", json.dumps({"instances": []}).encode()),
         ("/predict/batch", json.dumps({"instances": [example, missing]}).encode()),
+        ("/predict/batch", json.dumps({"instances": [{"id": "twice", "features": example}] * 2}).encode()),
     ]
 
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, Command] = {
     "status": Command("stacks.rollout", "the live version, canary weights and the promotion history", "status"),
     "deploy": Command("stacks.rollout", "deploy every stack (new code or configuration), keeping the live model", "deploy"),
     "drift": Command("drift_check.drift", "compare a current CSV with a reference CSV: JSON and HTML drift report"),
+    "quality": Command("drift_check.quality", "join captured predictions to labels: realized vs estimated vs training metrics"),
     "batch": Command("batch_scoring.cli", "score CSV / JSON Lines files locally on every core, or start a batch job in AWS"),
     "serve": Command("mlops.serve", "serve a model directory with the prediction API on this machine (read its /docs)"),
     "demo": Command("demo.run", "run the whole loop on this machine against an embedded AWS (moto)"),

@@ -28,6 +28,7 @@ from contracts import artifact
 from contracts.schema import FeatureSchema, Task
 from drift_check.stats import build_baseline
 from training import model_space
+from training.calibration import measure as measure_calibration
 from training.dataset import DataError, Table, csv_bytes, feature_matrix, read_csv, typed_columns
 from training.evaluate import score
 from training.model_space import DEFAULT_SEARCH_SECONDS, HyperparameterError, check, check_search
@@ -161,6 +162,7 @@ def train(train_path: str | os.PathLike, model_dir: str | os.PathLike, config: T
     if classes is not None and list(pipeline.classes_) != classes:
         raise RuntimeError(f"fitted classes {list(pipeline.classes_)} differ from the validated {classes}")
     metrics = score(pipeline, task, classes, X_test, y_test)
+    calibration = None if task == "regression" else measure_calibration(task, classes, pipeline.predict_proba(X_test), y_test)
     onnx_model, onnx_status = to_onnx(pipeline, schema, X_test, task)
 
     predictions = pipeline.predict(X)
@@ -172,7 +174,7 @@ def train(train_path: str | os.PathLike, model_dir: str | os.PathLike, config: T
         hyperparameters=asdict(config) | {"task": task},
         training_data_sha256=table.sha256, library_versions=artifact.library_versions(),
         created_at=artifact.utc_now(), onnx=onnx_status, rows={"train": len(y_fit), "test": len(y_test)},
-        search=search,
+        search=search, calibration=calibration,
     )
     out = artifact.write_model_dir(model_dir, estimator=pipeline, metadata=metadata, baseline=baseline, onnx_model=onnx_model)
     seconds = time.perf_counter() - started

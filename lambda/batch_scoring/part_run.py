@@ -85,9 +85,11 @@ def _capture_sample(scorer: ChunkScorer, chunk: Chunk, scored: Scored, spec: Job
     lines = []
     for k in chosen.tolist():
         prediction, probability = scorer.prediction(scored.out, k)
+        pos = int(scored.accepted[k])
         lines.append(record_line(time=now, request_id=request_id, model_name=spec.model_name,
-                                 model_version=spec.model.version, features=scored.checked.get(int(scored.accepted[k])) or scorer.features(chunk, int(scored.accepted[k])),
-                                 prediction=prediction, probability=probability))
+                                 model_version=spec.model.version, features=scored.checked.get(pos) or scorer.features(chunk, pos),
+                                 prediction=prediction, probability=probability,
+                                 id=scorer.row_id(chunk, part.name, pos)))  # the output row's id: what a label quotes
     return lines
 
 

@@ -89,7 +89,7 @@ class ChunkScorer:
                 accepted = accepted[finite]
                 out = Output(values=out.values[finite], proba=None if out.proba is None else out.proba[finite])
         output = self._write(chunk, file_name, accepted, out, warnings) if out is not None else b""
-        errors = [_encoder.encode(ErrorRow(file=file_name, row=int(chunk.numbers[pos]), id=self._id(chunk, file_name, pos),
+        errors = [_encoder.encode(ErrorRow(file=file_name, row=int(chunk.numbers[pos]), id=self.row_id(chunk, file_name, pos),
                                            errors=problems[pos])) + b"\n"
                   for pos in sorted(problems)]
         return Scored(output, errors, n, len(accepted), accepted, out, checked)
@@ -103,6 +103,11 @@ class ChunkScorer:
     def features(self, chunk: Chunk, pos: int) -> dict[str, Any]:
         """Row pos's features as a capture record keeps them (None = missing)."""
         return {rule.name: _plain(column[pos]) for rule, column in zip(self.rules.features, chunk.columns)}
+
+    def row_id(self, chunk: Chunk, file_name: str, pos: int) -> str:
+        """Row pos's id as its output and error lines show it: the file's id column, else "<file>:<row>"."""
+        given = chunk.ids[pos] if chunk.ids is not None else ""
+        return given or f"{file_name}:{int(chunk.numbers[pos])}"
 
     # ------------------------------------------------------------------ internals
 
@@ -147,10 +152,6 @@ class ChunkScorer:
     def _raw(self, chunk: Chunk, pos: int) -> dict[str, Any]:
         sent = chunk.raw(pos) if chunk.raw is not None else None
         return sent if sent is not None else self.features(chunk, pos)
-
-    def _id(self, chunk: Chunk, file_name: str, pos: int) -> str:
-        given = chunk.ids[pos] if chunk.ids is not None else ""
-        return given or f"{file_name}:{int(chunk.numbers[pos])}"
 
     def _write(self, chunk: Chunk, file_name: str, accepted: np.ndarray, out: Output,
                warnings: dict[int, list[str]]) -> bytes:

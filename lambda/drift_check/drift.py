@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from contracts.drift_report import Window
 from drift_check.csv_input import current_accumulator, reference_baseline
-from drift_check.report import make_report, summary
+from drift_check.report import make_report, summary, write_files
 from drift_check.stats_compare import Thresholds
 from training.dataset import DataError, read_csv
 
@@ -51,14 +50,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         return EXIT_BAD_INPUT
     report = make_report(baseline, current_accumulator(baseline, schema, current), thresholds,
                          window=Window(reference=str(args.reference), current=str(args.current)))
-    try:
-        Path(args.output).write_text(report.to_json(indent=2))
-        if args.html:
-            from drift_check.report_html import render
-
-            Path(args.html).write_text(render(report))
-    except OSError as exc:
-        print(f"drift: cannot write the report: {exc}", file=sys.stderr)
+    error = write_files(report, args.output, args.html, "drift_check.report_html")
+    if error:
+        print(f"drift: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(summary(report))
     return EXIT_DRIFT if report.dataset_drift else EXIT_OK

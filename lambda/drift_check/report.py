@@ -1,11 +1,14 @@
 """Drift reports: compare()'s verdict with what was checked against what, and when; a summary for a person."""
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 from msgspec.structs import replace
 
 from contracts.artifact import utc_now
 from contracts.baseline import Baseline
-from contracts.drift_report import DriftReport, ModelRef, Status, Window
+from contracts.drift_report import DriftReport, ModelRef, Status, StoredReport, Window
 from drift_check.stats import Accumulator
 from drift_check.stats_compare import Thresholds, compare
 
@@ -48,3 +51,15 @@ def summary(report: DriftReport) -> str:
     if report.prediction_drift:
         lines.append("  the prediction's distribution drifted")
     return "\n".join(lines)
+
+
+def write_files(report: StoredReport, output: str, html: str | None, html_module: str) -> str | None:
+    """Write the JSON report and, when asked, its page (html_module's render, imported only then); the
+    error when a file cannot be written."""
+    try:
+        Path(output).write_text(report.to_json(indent=2))
+        if html:
+            Path(html).write_text(importlib.import_module(html_module).render(report))
+    except OSError as exc:
+        return f"cannot write the report: {exc}"
+    return None

@@ -19,6 +19,7 @@ from inference.input_rules import RowRules, body_schemas, row_schema
 
 
 class PredictResponse(BaseModel):
+    id: str = Field(description="The prediction's id, for a label to refer to: the one sent, else <request_id>-0.")
     prediction: str | float = Field(description="The most probable class (classifiers) or the predicted value.")
     probabilities: dict[str, float] | None = Field(None, description="Class → probability (classifiers only).")
     model_version: str
@@ -27,6 +28,7 @@ class PredictResponse(BaseModel):
 
 
 class BatchResponse(BaseModel):
+    ids: list[str] = Field(description="Per row, its prediction id: the one sent with the instance, else <request_id>-<row>.")
     predictions: list[str | float]
     probabilities: list[dict[str, float]] | None = Field(None, description="Per row, class → probability (classifiers only).")
     count: int
@@ -36,7 +38,8 @@ class BatchResponse(BaseModel):
 
 
 class ValidationIssue(BaseModel):
-    loc: list[str | int] = Field(description='Where: ["body", "features", name] or ["body", "instances", row, name].')
+    loc: list[str | int] = Field(description='Where: ["body", "features", name], ["body", "id"], ["body", "instances", row, name], '
+                                             '["body", "instances", row, "features", name] or ["body", "instances", row, "id"].')
     msg: str
     type: str
 

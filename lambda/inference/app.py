@@ -44,7 +44,7 @@ from starlette.routing import Route
 from contracts import metric_names
 from contracts.artifact import ArtifactError
 from inference.capture import CaptureSink
-from inference.input_rules import MAX_ABS
+from inference.input_rules import MAX_ABS, MAX_ID_LENGTH
 from inference.model_loader import ModelUnavailable, NoModelPromoted, Pending, locate
 from inference.observability import (
     count_error,
@@ -65,7 +65,11 @@ features (finite, within ±{MAX_ABS:g}, not booleans or strings); strings for ca
 (integers, 3 or 3.0, are read as their decimal string); null only where training saw missing
 values. Unseen categories are accepted with a warning (the one-hot encoder ignores them) unless
 the deployment sets strict_categories. Errors: 400 (not JSON), 413 (batch over MAX_BATCH), 422 (schema), each
-naming the field (and the row for batches); 503 when no model is loaded, with the reason and the next step."""
+naming the field (and the row for batches); 503 when no model is loaded, with the reason and the next step.
+
+Prediction ids: send {{"id": "order-123", "features": {{…}}}}, and in a batch any instance as such a pair, to have
+a label refer to the prediction later; without an id a row gets <request_id>-<row>. Ids are strings of 1 to
+{MAX_ID_LENGTH} characters without control characters, distinct within a request; each answer returns them."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from contracts.schema import FeatureSchema
-from inference.input_rules import BATCH_FIELD, MAX_ABS, MIN_BATCH, SINGLE_FIELD, FeatureRule, RowRules
+from inference.input_rules import BATCH_FIELD, ID_FIELD, MAX_ABS, MIN_BATCH, SINGLE_FIELD, FeatureRule, RowRules
 from inference.validation import Issue, NonFinite, RequestError, json_type
 
 _decode = msgspec.json.Decoder().decode
@@ -40,14 +40,15 @@ def parse_json(body: bytes) -> Any:
             raise RequestError(400, [Issue(("body",), f"the body is not valid JSON: {problem}", "json_invalid")], "bad_json") from None
 
 
-def unwrap(doc: Any, key: str, expected: type, what: str) -> Any:
-    """doc[key] from a body that must be exactly {key: <expected>}."""
-    if type(doc) is dict and len(doc) == 1 and type(doc.get(key)) is expected:
+def unwrap(doc: Any, key: str, expected: type, what: str, optional: tuple[str, ...] = ()) -> Any:
+    """doc[key] from a body that must be {key: <expected>}, with any of the optional fields beside it."""
+    if type(doc) is dict and type(doc.get(key)) is expected and (len(doc) == 1 or doc.keys() <= {key, *optional}):
         return doc[key]
     if type(doc) is not dict:
         issues = [Issue(("body",), f"expected an object with {key!r}, got {json_type(doc)}", "type_error.object")]
     else:
-        issues = [Issue(("body", name), "unexpected field", "value_error.extra") for name in doc if name != key]
+        issues = [Issue(("body", name), "unexpected field", "value_error.extra") for name in doc
+                  if name != key and name not in optional]
         if key not in doc:
             issues.append(Issue(("body", key), "field required", "missing"))
         elif type(doc[key]) is not expected:
@@ -56,7 +57,12 @@ def unwrap(doc: Any, key: str, expected: type, what: str) -> Any:
 
 
 class TypedBodies:
-    """Decoders of {"features": row} and {"instances": [row, ...]} for one schema."""
+    """Decoders of {"id": …, "features": row} and {"instances": [row, ...]} for one schema.
+
+    Instances are all rows or all {"id", "features"} pairs here (msgspec takes no union of two object
+    types); a batch mixing them takes the lenient path. Ids are only typed as strings: their rules are
+    prediction_ids', applied after either path.
+    """
 
     def __init__(self, schema: FeatureSchema, max_batch: int) -> None:
         rules = RowRules(schema).features
@@ -67,28 +73,41 @@ class TypedBodies:
         # Fields are named f0, f1, ... and renamed to the features: a feature's name need not be an identifier.
         row = msgspec.defstruct("Row", [(f"f{k}", _field_type(rule)) for k, rule in enumerate(rules)],
                                 forbid_unknown_fields=True, rename={f"f{k}": rule.name for k, rule in enumerate(rules)})
-        one = msgspec.defstruct("One", [("row", row)], forbid_unknown_fields=True, rename={"row": SINGLE_FIELD})
-        rows = Annotated[list[row], msgspec.Meta(min_length=MIN_BATCH, max_length=max_batch)]  # type: ignore[valid-type]
-        batch = msgspec.defstruct("Batch", [("rows", rows)], forbid_unknown_fields=True, rename={"rows": BATCH_FIELD})
+        one = msgspec.defstruct("One", [("row", row), ("id", str | None, None)], forbid_unknown_fields=True,
+                                rename={"row": SINGLE_FIELD, "id": ID_FIELD})
+        bounds = msgspec.Meta(min_length=MIN_BATCH, max_length=max_batch)
+        batch = msgspec.defstruct("Batch", [("rows", Annotated[list[row], bounds])],  # type: ignore[valid-type]
+                                  forbid_unknown_fields=True, rename={"rows": BATCH_FIELD})
+        pairs = msgspec.defstruct("Pairs", [("pairs", Annotated[list[one], bounds])],  # type: ignore[valid-type]
+                                  forbid_unknown_fields=True, rename={"pairs": BATCH_FIELD})
         self._one = msgspec.json.Decoder(one).decode
         self._batch = msgspec.json.Decoder(batch).decode
+        self._pairs = msgspec.json.Decoder(pairs).decode
 
-    def one(self, body: bytes) -> list[tuple] | None:
-        """The row's values in schema order (None = missing), or None when the body needs the lenient path."""
+    def one(self, body: bytes) -> tuple[list[tuple], list[str | None]] | None:
+        """The row's values in schema order (None = missing) and its id as sent (None: none), or None when
+        the body needs the lenient path."""
         if self._one is None:
             return None
         try:
-            return [_astuple(self._one(body).row)]
+            decoded = self._one(body)
         except msgspec.DecodeError:  # ValidationError is one
             return None
+        return [_astuple(decoded.row)], [decoded.id]
 
-    def batch(self, body: bytes) -> list[tuple] | None:
+    def batch(self, body: bytes) -> tuple[list[tuple], list[str | None] | None] | None:
+        """Each row's values and, for pairs, the ids as sent (None: rows without ids)."""
         if self._batch is None:
             return None
         try:
-            return [_astuple(row) for row in self._batch(body).rows]
+            return [_astuple(row) for row in self._batch(body).rows], None
+        except msgspec.DecodeError:
+            pass
+        try:  # fails at the first instance for a batch of rows: cheap beside the lenient path that follows
+            pairs = self._pairs(body).pairs
         except msgspec.DecodeError:
             return None
+        return [_astuple(pair.row) for pair in pairs], [pair.id for pair in pairs]
 
 
 def _field_type(rule: FeatureRule) -> Any:

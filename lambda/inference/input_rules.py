@@ -9,6 +9,11 @@ A body is {"features": row} (POST /predict) or {"instances": [row, ...]} (POST /
   missing_rate > 0), where the model imputes it; elsewhere it is refused;
 - a category not seen in training is accepted with a warning in the response (the one-hot
   encoder ignores it), or refused when STRICT_CATEGORIES is set.
+A row may carry the client's prediction id: {"id": "order-123", "features": row} for /predict, and
+the same pair in place of a row among the instances. The id is a string of 1 to MAX_ID_LENGTH
+characters without control characters (null = none given); the ids of one request must be distinct.
+An instance is such a pair exactly when its "features" member is an object: feature values never
+are, so a model with a feature named "features" or "id" reads its plain rows as before.
 This module renders the rules as JSON Schema (the OpenAPI document, the API Gateway models);
 decoding.py renders them as msgspec types, validation.py checks them value by value. Nothing
 but the standard library and contracts.schema is imported: the CDK app imports this module too,
@@ -22,6 +27,12 @@ from contracts.schema import Feature, FeatureSchema, FeatureType
 
 SINGLE_FIELD = "features"  # {"features": row}
 BATCH_FIELD = "instances"  # {"instances": [row, ...]}
+ID_FIELD = "id"  # {"id": "order-123", "features": row}, also as an instance
+MAX_ID_LENGTH = 128  # characters; a key a label can quote, not a payload
+# Control characters (C0, DEL, C1) would break the log lines and CSV files an id travels through. A regex
+# that both JSON Schema (ECMA-262) and Python read alike: searched, not anchored (Python's $ also matches
+# before a final newline).
+ID_CONTROL_CHARS = r"[\u0000-\u001f\u007f-\u009f]"
 MIN_BATCH = 1
 # No feature is measured on scales beyond this, and such values overflow a model's arithmetic.
 MAX_ABS = 1e100
@@ -108,11 +119,25 @@ def _value_schema(rule: FeatureRule, strict_categories: bool) -> dict[str, Any]:
     return prop
 
 
+def id_schema() -> dict[str, Any]:
+    """JSON Schema of a prediction id as a client sends it."""
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "not": {"pattern": ID_CONTROL_CHARS}}
+    return {"anyOf": [text, {"type": "null"}],
+            "description": "The client's id for this prediction, returned with it and kept in its capture record; "
+                           "distinct within a request. Absent or null: <request_id>-<row>."}
+
+
 def body_schemas(row: dict[str, Any], max_batch: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """JSON Schema of the /predict and /predict/batch bodies around a row schema: exactly what the app accepts."""
-    rows = {"type": "array", "items": row, "minItems": MIN_BATCH, "maxItems": max_batch}
+    """JSON Schema of the /predict and /predict/batch bodies around a row schema: exactly what the app accepts.
+
+    Duplicate ids within a batch are the one rule JSON Schema cannot state (uniqueItems compares whole items).
+    """
     closed = {"additionalProperties": False}
-    return _envelope(SINGLE_FIELD, row) | closed, _envelope(BATCH_FIELD, rows) | closed
+    single = _envelope(SINGLE_FIELD, row) | closed
+    single["properties"][ID_FIELD] = id_schema()
+    instance = {"anyOf": [row, single]}  # a row, or a /predict body
+    rows = {"type": "array", "items": instance, "minItems": MIN_BATCH, "maxItems": max_batch}
+    return single, _envelope(BATCH_FIELD, rows) | closed
 
 
 def edge_body_schemas() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +14,13 @@ from contracts.artifact import Artifact
 from contracts.capture_record import record_line
 from inference.capture import CaptureSink
 from inference.decoding import TypedBodies, encode, parse_json, unwrap
-from inference.input_rules import BATCH_FIELD, MIN_BATCH, SINGLE_FIELD
+from inference.input_rules import BATCH_FIELD, ID_FIELD, MIN_BATCH, SINGLE_FIELD
 from inference.model_loader import Source
 from inference.observability import count_by, logger, metrics
+from inference.prediction_ids import assign, default_ids
 from inference.runtime import OnnxModel, Output, SklearnModel
 from inference.settings import Settings
-from inference.validation import MAX_ISSUES, FeatureReader, Issue, RequestError, Rows
+from inference.validation import MAX_ISSUES, FeatureReader, Issue, Loc, RequestError, Rows
 
 SINGLE_LOC = ("body", SINGLE_FIELD)
 BATCH_LOC = ("body", BATCH_FIELD)
@@ -54,22 +56,31 @@ class Predictor:
     def predict_one(self, body: bytes, request_id: str) -> tuple[bytes, list[bytes]]:
         """POST /predict: the response body and the capture lines to send."""
         start = time.perf_counter()
-        values = self.bodies.one(body)
-        if values is not None:
+        typed = self.bodies.one(body)
+        if typed is not None:
+            values, given = typed
             rows = self.reader.from_values(values)
+            ids = _checked_ids(given, request_id, _single_id_loc)
         else:
-            features = unwrap(parse_json(body), SINGLE_FIELD, dict, "an object of feature values")
-            rows = self.reader.read([features], SINGLE_LOC, indexed=False)
-        return self._answer(rows, batch=False, start=start, request_id=request_id)
+            doc = parse_json(body)
+            features = unwrap(doc, SINGLE_FIELD, dict, "an object of feature values", optional=(ID_FIELD,))
+            ids, issues = assign([doc.get(ID_FIELD)], request_id, 1, _single_id_loc)
+            rows = _read(self.reader, [features], SINGLE_LOC, False, None, issues)
+        return self._answer(rows, ids, batch=False, start=start, request_id=request_id)
 
     def predict_batch(self, body: bytes, request_id: str) -> tuple[bytes, list[bytes]]:
         """POST /predict/batch: all rows in one vectorised call."""
         start = time.perf_counter()
-        values = self.bodies.batch(body)
-        rows = self.reader.from_values(values) if values is not None else self._read_batch(body)
-        return self._answer(rows, batch=True, start=start, request_id=request_id)
+        typed = self.bodies.batch(body)
+        if typed is not None:
+            values, given = typed
+            rows = self.reader.from_values(values)
+            ids = default_ids(request_id, len(values)) if given is None else _checked_ids(given, request_id, _batch_id_loc)
+        else:
+            rows, ids = self._read_batch(body, request_id)
+        return self._answer(rows, ids, batch=True, start=start, request_id=request_id)
 
-    def _read_batch(self, body: bytes) -> Rows:
+    def _read_batch(self, body: bytes, request_id: str) -> tuple[Rows, list[str]]:
         """The lenient path: every problem of every row named."""
         instances = unwrap(parse_json(body), BATCH_FIELD, list, "an array of feature objects")
         where = BATCH_LOC
@@ -78,19 +89,35 @@ class Predictor:
         if len(instances) > self.max_batch:
             message = f"{len(instances)} instances exceed the limit of {self.max_batch} (MAX_BATCH): split the batch"
             raise RequestError(413, [Issue(where, message, "value_error.too_large")], "too_large")
-        return self.reader.read(instances, where, indexed=True)
+        if not any(_is_pair(item) for item in instances):
+            return self.reader.read(instances, where, indexed=True), default_ids(request_id, len(instances))
+        rows, given, locs, issues = [], [], [], []
+        for i, item in enumerate(instances):
+            if _is_pair(item):
+                issues += [Issue(where + (i, name), "unexpected field", "value_error.extra")
+                           for name in item if name != SINGLE_FIELD and name != ID_FIELD]
+                rows.append(item[SINGLE_FIELD])
+                given.append(item.get(ID_FIELD))
+                locs.append(where + (i, SINGLE_FIELD))
+            else:
+                rows.append(item)
+                given.append(None)
+                locs.append(where + (i,))
+        ids, id_issues = assign(given, request_id, len(rows), _batch_id_loc)
+        return _read(self.reader, rows, where, True, locs, issues + id_issues), ids
 
-    def _answer(self, rows: Rows, *, batch: bool, start: float, request_id: str) -> tuple[bytes, list[bytes]]:
+    def _answer(self, rows: Rows, ids: list[str], *, batch: bool, start: float,
+                request_id: str) -> tuple[bytes, list[bytes]]:
         """Run the model, build the response body, count the metrics, pick the rows to capture."""
         out = self._run(rows, BATCH_LOC if batch else SINGLE_LOC, indexed=batch)
         labels, probabilities = self._format(out)
         if batch:
-            response: dict[str, Any] = {"predictions": labels}
+            response: dict[str, Any] = {"ids": ids, "predictions": labels}
             if probabilities is not None:
                 response["probabilities"] = probabilities
             response["count"] = len(labels)
         else:
-            response = {"prediction": labels[0]}
+            response = {"id": ids[0], "prediction": labels[0]}
             if probabilities is not None:
                 response["probabilities"] = probabilities[0]
         response["model_version"] = self.model_version
@@ -106,7 +133,7 @@ class Predictor:
             counts = np.bincount(out.values, minlength=len(self.classes))
             count_by(metric_names.PREDICTIONS_BY_CLASS, metric_names.DIM_CLASS,
                      {self.classes[k]: int(counts[k]) for k in np.flatnonzero(counts)})
-        return content, self._capture_lines(rows, labels, probabilities, request_id)
+        return content, self._capture_lines(rows, ids, labels, probabilities, request_id)
 
     def _run(self, rows: Rows, prefix: tuple[str, ...], indexed: bool) -> Output:
         """The model's output; a row it cannot score (a non-finite output) is the caller's 422, not a NaN."""
@@ -126,13 +153,46 @@ class Predictor:
         classes = self.classes
         return labels, [dict(zip(classes, row)) for row in out.proba.tolist()]
 
-    def _capture_lines(self, rows: Rows, labels: list[Any], probabilities: list[dict[str, float]] | None,
-                       request_id: str) -> list[bytes]:
+    def _capture_lines(self, rows: Rows, ids: list[str], labels: list[Any],
+                       probabilities: list[dict[str, float]] | None, request_id: str) -> list[bytes]:
         sampled = self.capture.sampled(len(labels))
         if not sampled:
             return []
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         return [record_line(time=now, request_id=request_id, model_name=self.model_name,
                             model_version=self.model_version, features=rows.features(i), prediction=labels[i],
-                            probability=probabilities[i] if probabilities is not None else None)
+                            probability=probabilities[i] if probabilities is not None else None, id=ids[i])
                 for i in sampled]
+
+
+def _single_id_loc(_: int) -> Loc:
+    return ("body", ID_FIELD)
+
+
+def _batch_id_loc(i: int) -> Loc:
+    return (*BATCH_LOC, i, ID_FIELD)
+
+
+def _is_pair(item: Any) -> bool:
+    """An {"id", "features"} instance rather than a row: feature values are never objects."""
+    return type(item) is dict and type(item.get(SINGLE_FIELD)) is dict
+
+
+def _checked_ids(given: list[str | None], request_id: str, where: Callable[[int], Loc]) -> list[str]:
+    """The ids of rows the typed decoder read: a bad or repeated id is the request's only problem."""
+    ids, issues = assign(given, request_id, len(given), where)
+    if issues:
+        raise RequestError(422, issues[:MAX_ISSUES], "validation")
+    return ids
+
+
+def _read(reader: FeatureReader, rows: list[Any], prefix: Loc, indexed: bool, locs: list[Loc] | None,
+          issues: list[Issue]) -> Rows:
+    """reader.read, the problems found before it (the envelope's, the ids') named with its own."""
+    try:
+        read = reader.read(rows, prefix, indexed, locs)
+    except RequestError as err:
+        raise RequestError(err.status, (issues + err.issues)[:MAX_ISSUES], err.kind) from None
+    if issues:
+        raise RequestError(422, issues[:MAX_ISSUES], "validation")
+    return read

@@ -121,8 +121,12 @@ class FeatureReader:
         X[:, self.num_idx] = X[:, self.num_idx].astype(np.float64)
         return X
 
-    def read(self, rows: list[Any], prefix: Loc, indexed: bool) -> Rows:
-        """Check the rows (loc of row i: prefix + (i,) when indexed, else prefix) and build the matrix."""
+    def read(self, rows: list[Any], prefix: Loc, indexed: bool, row_locs: list[Loc] | None = None) -> Rows:
+        """Check the rows (loc of row i: prefix + (i,) when indexed, else prefix) and build the matrix.
+
+        row_locs: each row's own loc instead, for rows sent inside an object (an instance's "features").
+        """
+        where = row_locs.__getitem__ if row_locs is not None else (lambda i: _loc(prefix, indexed, i))
         tuples: list[tuple] = []
         features: list[dict[str, Any]] = []
         issues: list[Issue] = []
@@ -131,7 +135,7 @@ class FeatureReader:
         for i, row in enumerate(rows):
             values = self._fast(row)
             if values is None:
-                checked = self._slow(row, i, _loc(prefix, indexed, i), issues, warnings, nulls)
+                checked = self._slow(row, i, where(i), issues, warnings, nulls)
                 if checked is None:
                     if len(issues) >= MAX_ISSUES:
                         break
@@ -141,7 +145,7 @@ class FeatureReader:
             features.append(row)
         if issues:
             raise RequestError(422, issues[:MAX_ISSUES], "validation")
-        X = self._matrix(tuples, prefix, indexed, nulls)
+        X = self._matrix(tuples, where, nulls)
         return Rows(X=X, raw=features, names=self.names, warnings=warnings)
 
     def _fast(self, row: Any) -> tuple | None:
@@ -206,17 +210,18 @@ class FeatureReader:
             if self.strict_categories:
                 issues.append(Issue(loc, f"unknown category {category!r}: not seen in training", "value_error.category"))
                 return None
-            where = f"row {row_loc[-1]}, " if row_loc and isinstance(row_loc[-1], int) else ""
+            row = next((part for part in reversed(row_loc) if type(part) is int), None)
+            where = "" if row is None else f"row {row}, "
             warnings.append(f"{where}{rule.name}: category {category!r} was not seen in training; the model ignores it")
         return category
 
-    def _matrix(self, tuples: list[tuple], prefix: Loc, indexed: bool,
+    def _matrix(self, tuples: list[tuple], where: Callable[[int], Loc],
                 nulls: list[tuple[int, int]]) -> np.ndarray:
         """One array for all rows; non-finite numbers that were not nulls are refused here."""
         try:
             X = self._build(tuples)
         except OverflowError:
-            issues = [Issue(_loc(prefix, indexed, i) + (self.names[j],), RANGE_MSG, "value_error.number")
+            issues = [Issue(where(i) + (self.names[j],), RANGE_MSG, "value_error.number")
                       for i, j in _overflows(tuples, self.num_idx)]
             raise RequestError(422, issues[:MAX_ISSUES], "validation") from None
         # NaN from an allowed null is fine; other non-finite or absurdly large numbers are refused.
@@ -226,7 +231,7 @@ class FeatureReader:
             allowed = {(i, self._num_pos[j]) for i, j in nulls if j in self._num_pos}
             bad = [(int(i), int(k)) for i, k in np.argwhere(~in_range) if (int(i), int(k)) not in allowed]
             if bad:
-                issues = [Issue(_loc(prefix, indexed, i) + (self.names[self.num_idx[k]],),
+                issues = [Issue(where(i) + (self.names[self.num_idx[k]],),
                                 RANGE_MSG if np.isfinite(numbers[i, k]) else NON_FINITE_MSG, "value_error.number")
                           for i, k in bad[:MAX_ISSUES]]
                 raise RequestError(422, issues, "validation")

@@ -131,8 +131,8 @@ def test_a_rerun_of_the_whole_job_drops_the_outputs_of_files_no_longer_there(reg
     assert (out / "keep.csv" / "part-00000.jsonl").exists()
 
 
-def test_captured_features_are_what_the_model_read(mixed_dir: Path, tmp_path: Path) -> None:
-    """An integer category code is captured as the category it was read as (as the API captures it)."""
+def score_and_capture(model_dir: Path, tmp_path: Path, data: bytes) -> tuple[list, list[dict]]:
+    """One JSON Lines part scored with every row captured: (capture records, output rows)."""
     import msgspec
 
     from batch_scoring import model_pin
@@ -143,18 +143,33 @@ def test_captured_features_are_what_the_model_read(mixed_dir: Path, tmp_path: Pa
     from contracts.capture_record import parse_line
 
     (tmp_path / "in").mkdir()
-    data = b'{"size": 10.0, "color": "red", "count": 1, "code": 1}\n'
     (tmp_path / "in" / "m.jsonl").write_bytes(data)
-    pin = model_pin.directory_pin(mixed_dir)
+    pin = model_pin.directory_pin(model_dir)
     source, sink, capture = LocalStore(tmp_path / "in"), LocalStore(tmp_path / "out"), LocalStore(tmp_path / "cap")
     (part,) = plan_parts(source, [InputFile("m.jsonl", "m.jsonl", len(data))], 1 << 20)
     spec = JobSpec(job_id="j", model_name="mixed", output_prefix="", scope="", output_format="jsonl", model=pin,
                    started_at="2026-12-01T00:00:00.000Z", capture_sample_rate=1.0, run_id="r")
     result = score_part(source, sink, part, spec, model_pin.load(pin, tmp_path), workdir=tmp_path / "w",
                         capture=capture, capture_prefix="capture/mixed/")
-    assert result.captured == 1
     (path,) = (tmp_path / "cap").rglob("*.gz")
-    record = parse_line(gzip.decompress(path.read_bytes()).splitlines()[0])
+    records = [parse_line(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    assert result.captured == len(records)
+    output = [msgspec.json.decode(line) for line in next((tmp_path / "out").rglob("part-*.jsonl")).read_bytes().splitlines()]
+    return records, output
+
+
+def test_captured_features_are_what_the_model_read(mixed_dir: Path, tmp_path: Path) -> None:
+    """An integer category code is captured as the category it was read as (as the API captures it)."""
+    (record,), (row,) = score_and_capture(mixed_dir, tmp_path, b'{"size": 10.0, "color": "red", "count": 1, "code": 1}\n')
     assert record.features == {"size": 10.0, "color": "red", "count": 1.0, "code": "1"}
-    assert msgspec.json.decode(next((tmp_path / "out").rglob("part-*.jsonl")).read_bytes())["model_version"]
+    assert row["model_version"]
     assert np.isfinite(record.probability[next(iter(record.probability))])
+
+
+def test_captured_rows_keep_the_output_rows_id(mixed_dir: Path, tmp_path: Path) -> None:
+    """The id a label will quote: the file's id column, else <file>:<row>, as the output row shows it."""
+    line = '{{"id": {}, "size": 10.0, "color": "red", "count": 1, "code": "1"}}\n'
+    data = "".join(line.format(i) for i in ('"order-1"', "null", '"order-3"')).encode()
+    records, output = score_and_capture(mixed_dir, tmp_path, data)
+    assert [r.id for r in records] == [row["id"] for row in output]
+    assert [r.id for r in records][::2] == ["order-1", "order-3"] and records[1].id.startswith("m.jsonl:")

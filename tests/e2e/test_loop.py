@@ -17,7 +17,7 @@ from demo.data import DRIFTED_FEATURES
 from demo.local_batch import ITEMS_PER_CHILD
 from demo.loop import BATCH_JOB, BATCH_ROWS, LOW_TRAFFIC_HOURS, LOW_TRAFFIC_ROWS, SEGMENT_ROWS
 
-MALFORMED_PER_SEGMENT = 8
+MALFORMED_PER_SEGMENT = 9  # demo.traffic.malformed_requests
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from demo.loop import BATCH_ROWS, SEGMENT_ROWS
 
 MLOPS = Path(sys.executable).parent / "mlops"  # the console script pip installed beside this interpreter
-MALFORMED_PER_SEGMENT = 8
+MALFORMED_PER_SEGMENT = 9  # demo.traffic.malformed_requests
 
 
 def write_house_prices(path: Path, rows: int = 400) -> Path:

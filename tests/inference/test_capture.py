@@ -55,8 +55,22 @@ def test_batch_lands_in_s3_as_capture_records(firehose_to_s3, monkeypatch, breas
     assert [r.prediction for r in records] == body["predictions"]
     assert [r.probability for r in records] == body["probabilities"]
     assert {(r.request_id, r.model_name, r.model_version) for r in records} == {("r-1", "breast-cancer", "4")}
+    assert [r.id for r in records] == body["ids"] == [f"r-1-{i}" for i in range(10)]
     assert records[0].time.endswith("Z")
     assert emf_values(capsys.readouterr().out, "CaptureRecordsSent") == [10.0]
+
+
+def test_capture_records_keep_the_prediction_ids(firehose_to_s3, monkeypatch, breast_cancer_dir, breast_cancer_rows,
+                                                 lambda_context):
+    served = load_app(monkeypatch, MODEL_DIR=str(breast_cancer_dir), CAPTURE_STREAM=STREAM)
+    rows = breast_cancer_rows[:3]
+    single = {"id": "order-9", "features": rows[0]}
+    batch = {"instances": [{"id": "order-10", "features": rows[1]}, rows[2]]}
+    assert invoke(served, api_event("v2", "POST", "/predict", single, request_id="r-2"), lambda_context)[0] == 200
+    assert invoke(served, api_event("v2", "POST", "/predict/batch", batch, request_id="r-3"), lambda_context)[0] == 200
+    records = sorted(captured_records(firehose_to_s3), key=lambda r: r.request_id)
+    assert [(r.request_id, r.id, r.features) for r in records] == [
+        ("r-2", "order-9", rows[0]), ("r-3", "order-10", rows[1]), ("r-3", "r-3-1", rows[2])]
 
 
 def test_single_predictions_are_captured_one_put_each(firehose_to_s3, monkeypatch, breast_cancer_dir, breast_cancer_rows,

@@ -32,7 +32,9 @@ ROWS = [{"size": 12.5, "color": "red", "count": 3, "code": "1"},
 def test_typed_and_lenient_paths_build_the_same_matrix(mixed_schema):
     reader, bodies = FeatureReader(mixed_schema), TypedBodies(mixed_schema, max_batch=10)
     body = json.dumps({"instances": ROWS}).encode()
-    typed = reader.from_values(bodies.batch(body))
+    values, ids = bodies.batch(body)
+    typed = reader.from_values(values)
+    assert ids is None  # plain rows: ids are defaults
     lenient = reader.read(parse_json(body)["instances"], ("body", "instances"), indexed=True)
     assert _same(typed.X, lenient.X)
     assert typed.X[1, 1] == MISSING_CATEGORY and math.isnan(typed.X[1, 0])
@@ -59,7 +61,7 @@ def test_typed_decoder_respects_the_batch_bounds(mixed_schema):
     bodies = TypedBodies(mixed_schema, max_batch=2)
     assert bodies.batch(b'{"instances": []}') is None
     assert bodies.batch(json.dumps({"instances": [ROWS[0]] * 3}).encode()) is None
-    assert len(bodies.batch(json.dumps({"instances": [ROWS[0]] * 2}).encode())) == 2
+    assert len(bodies.batch(json.dumps({"instances": [ROWS[0]] * 2}).encode())[0]) == 2
 
 
 def test_a_categorical_feature_without_known_categories_always_takes_the_lenient_path():

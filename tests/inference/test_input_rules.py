@@ -10,6 +10,7 @@ from contracts.schema import Feature, FeatureSchema, FeatureType
 from inference.decoding import TypedBodies, parse_json
 from inference.input_rules import (
     BATCH_FIELD,
+    ID_FIELD,
     SINGLE_FIELD,
     RowRules,
     as_category,
@@ -97,7 +98,8 @@ def test_json_schema_typed_decoder_and_lenient_checks_agree(change, verdict, str
 def test_where_the_typed_decoder_accepts_it_reads_what_the_lenient_checks_read(change):
     row = _row_text(change)
     reader = FeatureReader(SCHEMA)
-    typed = reader.from_values(TypedBodies(SCHEMA, MAX_BATCH).one(f'{{"{SINGLE_FIELD}": {row}}}'.encode()))
+    values, _ = TypedBodies(SCHEMA, MAX_BATCH).one(f'{{"{SINGLE_FIELD}": {row}}}'.encode())
+    typed = reader.from_values(values)
     lenient = reader.read([json.loads(row)], ("body", SINGLE_FIELD), indexed=False)
     assert typed.features(0) == lenient.features(0)
 
@@ -136,6 +138,8 @@ def test_the_edge_refuses_no_body_the_app_accepts():
         row = json.loads(_row_text(change))
         if verdict != REFUSED:
             assert edge_single.is_valid({SINGLE_FIELD: row}) and edge_batch.is_valid({BATCH_FIELD: [row] * MAX_BATCH})
+            pair = {ID_FIELD: "order-1", SINGLE_FIELD: row}  # a prediction id beside the row, per instance too
+            assert edge_single.is_valid(pair) and edge_batch.is_valid({BATCH_FIELD: [pair, row]})
     assert not edge_single.is_valid({SINGLE_FIELD: [BASE]}) and not edge_batch.is_valid({BATCH_FIELD: BASE})
 
 
@@ -155,3 +159,15 @@ def test_category_reading(value, category):
 
 def test_integer_codes_are_the_categories_an_integer_reads_as():
     assert integer_codes(("07", "1", "-2", "+3", "1_0", "x", " 4")) == [1, -2]
+
+
+@pytest.mark.parametrize("value", ["order-1", "x" * 128, "tab\tin", "ends\n", "\x7f", "\u0085", "", "x" * 129, 12, None])
+def test_json_schema_and_the_id_checks_agree(value):
+    from inference.prediction_ids import assign
+
+    single, batch = body_schemas(row_schema(RowRules(SCHEMA)), MAX_BATCH)
+    by_schema = Draft202012Validator(single).is_valid({ID_FIELD: value, SINGLE_FIELD: BASE})
+    assert Draft202012Validator(batch).is_valid({BATCH_FIELD: [{ID_FIELD: value, SINGLE_FIELD: BASE}]}) is by_schema
+    ids, issues = assign([value], "req", 1, lambda i: ("body", ID_FIELD))
+    assert by_schema is (not issues), value
+    assert ids == ([value] if by_schema and value is not None else ["req-0"])  # refused or null: the default

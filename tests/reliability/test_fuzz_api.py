@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from demo.local_server import prediction_api
-from tests.inference.serving_helpers import api_event, invoke, load_app
+from tests.inference.serving_helpers import api_event, invoke, load_app, repeats_an_id
 from tests.training.training_helpers import binary_rows, write_csv
 from training.train import TrainConfig, train
 
@@ -58,7 +58,11 @@ def fuzz_operation(operation, mode: GenerationMode, session: requests.Session) -
     statuses: Counter = Counter()
     checks = CHECKS + [negative_data_rejection if mode is GenerationMode.NEGATIVE else positive_data_acceptance]
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    cases = operation.as_strategy(generation_mode=mode)
+    if mode is GenerationMode.POSITIVE:
+        cases = cases.filter(lambda case: not repeats_an_id(case))
+
+    @given(case=cases)
     @settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     def check(case):

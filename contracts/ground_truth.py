@@ -1,0 +1,116 @@
+"""The ground-truth record: the label that arrived later for a prediction id, the one definition the labels
+files (CSV or JSON Lines) and the future `/feedback` route share."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+ID, LABEL, TIME = "id", "label", "time"
+
+
+class GroundTruth(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One label: the prediction id it belongs to, the true value, when it arrived (ISO-8601, optional)."""
+
+    id: str
+    label: str | int | float | bool
+    time: str | None = None
+
+
+class LabelFileError(ValueError):
+    """A labels file that cannot be used at all (unreadable, or without the id and label columns)."""
+
+
+@dataclass
+class Labels:
+    """The records of a labels file in file order, and the rows that were not records."""
+
+    records: list[GroundTruth]
+    malformed: int = 0  # rows without an id or a label, with a bad time, or not JSON objects
+
+
+_decoder = msgspec.json.Decoder(GroundTruth)
+
+
+def arrival(record: GroundTruth) -> datetime | None:
+    """The record's time as an aware datetime (a time without zone is UTC); ValueError when it is not ISO-8601."""
+    if record.time is None:
+        return None
+    moment = datetime.fromisoformat(record.time)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _checked(record: GroundTruth) -> GroundTruth:
+    if not record.id or record.label == "":
+        raise ValueError("empty id or label")
+    arrival(record)
+    return record
+
+
+def parse_line(line: bytes | str) -> GroundTruth:
+    """One JSON line as a record; ValueError when it is not one."""
+    return _checked(_decoder.decode(line))
+
+
+def parse_jsonl(text: str) -> Labels:
+    labels = Labels(records=[])
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            labels.records.append(parse_line(line))
+        except ValueError:  # msgspec's DecodeError and ValidationError included
+            labels.malformed += 1
+    if not labels.records and labels.malformed:
+        raise LabelFileError(f"no line is a label record with {ID!r} and {LABEL!r} fields")
+    return labels
+
+
+def parse_csv(text: str) -> Labels:
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in (ID, LABEL) if c not in header]
+    if missing:
+        raise LabelFileError(f"no {' or '.join(repr(c) for c in missing)} column (columns: {', '.join(header) or 'none'})")
+    labels = Labels(records=[])
+    for row in reader:
+        try:
+            labels.records.append(_checked(GroundTruth(id=row[ID] or "", label=row[LABEL] or "", time=row.get(TIME) or None)))
+        except (TypeError, ValueError):  # a short row leaves None; a bad time
+            labels.malformed += 1
+    return labels
+
+
+def read_labels(path: str | os.PathLike) -> Labels:
+    """A CSV (header with id, label and optionally time) or JSON Lines labels file, told apart by its first character."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelFileError(f"cannot read the labels file {path}: {exc}") from exc
+    if not text.strip():
+        raise LabelFileError(f"the labels file {path} is empty")
+    try:
+        return parse_jsonl(text) if text.lstrip().startswith("{") else parse_csv(text)
+    except LabelFileError as exc:
+        raise LabelFileError(f"labels file {path}: {exc}") from None
+
+
+def latest(records: list[GroundTruth]) -> tuple[dict[str, GroundTruth], int]:
+    """The label in force per id, and how many were replaced: a later time wins, and without both times the later row."""
+    current: dict[str, GroundTruth] = {}
+    replaced = 0
+    for record in records:
+        before = current.get(record.id)
+        if before is not None:
+            replaced += 1
+            earlier, later = arrival(before), arrival(record)
+            if earlier is not None and later is not None and later < earlier:
+                continue  # an out-of-order row older than the label in force
+        current[record.id] = record
+    return current, replaced
