@@ -5,10 +5,8 @@ from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from contracts import names
@@ -17,10 +15,10 @@ from contracts.events import OBJECT_KEY_PATH, batch_job_input, batch_upload_patt
 from stacks.config import Config
 from stacks.distributed_map import ManifestMap
 from stacks.image_function import ImageFunction
+from stacks.lambda_step import lambda_step
 from stacks.model_registry import grant_registry
 from stacks.nag import acknowledge
 from stacks.shared_buckets import SharedBuckets
-from stacks.training_pipeline import LAMBDA_TRANSIENT
 
 HANDLERS = "batch_scoring.app"
 JOB_FAILED = "BatchJobFailed"
@@ -102,12 +100,12 @@ class BatchScoring(Construct):
         # The state is {"input": <execution input>}; the steps add plan, map_error (if any) and summary beside it.
         job = sfn.Pass(self, "Job", parameters={"input.$": "$"},
                        comment="Keep the execution input under $.input, whatever its shape")
-        plan = self._invoke("Plan", self.plan.function, "$.plan", sfn.TaskInput.from_object({
+        plan = lambda_step(self, "Plan", self.plan.function, "$.plan", {
             "input": sfn.JsonPath.object_at("$.input"),
             "execution_name": sfn.JsonPath.string_at("$$.Execution.Name"),
-        }))
+        })
         # No payload: the summary step gets the whole state.
-        summarize = self._invoke("Summarize", self.summarize.function, "$.summary")
+        summarize = lambda_step(self, "Summarize", self.summarize.function, "$.summary")
         self.score_parts.state.add_catch(summarize, errors=[sfn.Errors.ALL], result_path="$.map_error")
         done = (
             sfn.Choice(self, "Failed?")
@@ -123,12 +121,6 @@ class BatchScoring(Construct):
                                       comment="A marker or scratch file landed: the plan says why (skipped)"))
                     .otherwise(scored))
         return job.next(plan).next(anything)
-
-    def _invoke(self, state_name: str, function: lambda_.IFunction, result_path: str,
-                payload: sfn.TaskInput | None = None) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(self, state_name, lambda_function=function, payload=payload,
-                                  payload_response_only=True, result_path=result_path)
-        return task.add_retry(errors=LAMBDA_TRANSIENT, interval=Duration.seconds(5), max_attempts=4, backoff_rate=2)
 
     def _grant_functions(self, buckets: SharedBuckets) -> None:
         """Each function its prefixes only; the score function writes captured rows only when sampling is on."""

@@ -9,10 +9,8 @@ from __future__ import annotations
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from contracts import names
@@ -20,9 +18,9 @@ from contracts.env import Var
 from stacks.config import Config
 from stacks.distributed_map import ManifestMap
 from stacks.image_function import ImageFunction
+from stacks.lambda_step import lambda_step
 from stacks.nag import acknowledge
 from stacks.shared_buckets import SharedBuckets
-from stacks.training_pipeline import LAMBDA_TRANSIENT
 
 FANOUT_FAILED = "DriftFanoutFailed"
 
@@ -56,9 +54,11 @@ class DriftFanout(Construct):
             max_concurrency=config.drift_fanout_max_concurrency,
         )
         run = {"run_id": sfn.JsonPath.string_at("$.run_id"), "manifest_key": sfn.JsonPath.string_at("$.manifest_key")}
-        merge = self._invoke("Merge", check.function, "$.report", {"fanout": run})
-        release = self._invoke("Release", check.function, "$.released",
-                               {"fanout": run, "failed": True, "error": sfn.JsonPath.object_at("$.error")})
+        # The drift check runs one at a time (reserved concurrency 1): a scheduled run may hold it for a while.
+        patient = {"interval": Duration.seconds(30), "max_attempts": 6}
+        merge = lambda_step(self, "Merge", check.function, "$.report", {"fanout": run}, **patient)
+        release = lambda_step(self, "Release", check.function, "$.released",
+                              {"fanout": run, "failed": True, "error": sfn.JsonPath.object_at("$.error")}, **patient)
         release.next(sfn.Fail(self, FANOUT_FAILED, error=FANOUT_FAILED,
                               cause="the window could not be counted; the next scheduled run reads it again"))
         self.groups.state.add_catch(release, errors=[sfn.Errors.ALL], result_path="$.error")
@@ -80,12 +80,6 @@ class DriftFanout(Construct):
         self.groups.acknowledge(self.state_machine)
         self._acknowledge_role_findings(check)
         self._let_check_start(config, check)
-
-    def _invoke(self, state_name: str, function: lambda_.IFunction, result_path: str, payload: dict) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(self, state_name, lambda_function=function, payload=sfn.TaskInput.from_object(payload),
-                                  payload_response_only=True, result_path=result_path)
-        # The drift check runs one at a time (reserved concurrency 1): a scheduled run may hold it for a while.
-        return task.add_retry(errors=LAMBDA_TRANSIENT, interval=Duration.seconds(30), max_attempts=6, backoff_rate=2)
 
     @property
     def arn(self) -> str:

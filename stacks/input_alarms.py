@@ -23,6 +23,14 @@ GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 AlarmFactory = Callable[..., cloudwatch.Alarm]
 
 
+def drift_check_metric(config: Config, name: str) -> cloudwatch.Metric:
+    """A metric the drift check publishes once per run with a verdict, per model across versions (the alarms' view)."""
+    return cloudwatch.Metric(namespace=metric_names.NAMESPACE, metric_name=name,
+                             dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name},
+                             statistic=metric_names.DRIFT_ALARM_STATISTIC,
+                             period=Duration.minutes(config.drift_period_minutes))
+
+
 def input_alarms(config: Config, serving: ServingStack, alarm: AlarmFactory) -> dict[str, cloudwatch.Alarm]:
     """The data-quality and 4xx alarms; the capture alarms only when capture is on (nothing to watch otherwise)."""
     alarms = {
@@ -30,11 +38,7 @@ def input_alarms(config: Config, serving: ServingStack, alarm: AlarmFactory) -> 
             "DataQuality", f"The drift check found at least {config.quality_alarm_issues} data-quality issue(s) in "
             f"the captured {config.model_name} requests: missing values, values out of range or unseen, malformed "
             "capture lines (the report's quality.issues say which)",
-            cloudwatch.Metric(namespace=metric_names.NAMESPACE, metric_name=metric_names.DRIFT_QUALITY_ISSUES,
-                              dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name},
-                              statistic=metric_names.DRIFT_ALARM_STATISTIC,
-                              period=Duration.minutes(config.drift_period_minutes)),
-            config.quality_alarm_issues,
+            drift_check_metric(config, metric_names.DRIFT_QUALITY_ISSUES), config.quality_alarm_issues,
             # A run without a verdict (too few rows) publishes nothing and says nothing about quality: keep the state
             # rather than report an all-clear nobody checked.
             missing=cloudwatch.TreatMissingData.IGNORE),

@@ -21,7 +21,7 @@ from stacks.config import Config
 from stacks.dashboard import build_dashboard
 from stacks.drift_fanout import DriftFanout
 from stacks.image_function import ImageFunction
-from stacks.input_alarms import input_alarms
+from stacks.input_alarms import drift_check_metric, input_alarms
 from stacks.nag import acknowledge
 from stacks.notification_topic import NotificationTopic
 from stacks.serving_stack import ServingStack
@@ -147,11 +147,7 @@ class MonitoringStack(Stack):
         return {
             "drift": alarm(
                 "DatasetDrift", f"The drift check found dataset drift for {config.model_name}",
-                cloudwatch.Metric(namespace=metric_names.NAMESPACE, metric_name=metric_names.DRIFT_DATASET,
-                                  dimensions_map={metric_names.DIM_MODEL_NAME: config.model_name},
-                                  statistic=metric_names.DRIFT_ALARM_STATISTIC,
-                                  period=Duration.minutes(config.drift_period_minutes)),
-                metric_names.DRIFT_ALARM_THRESHOLD,
+                drift_check_metric(config, metric_names.DRIFT_DATASET), metric_names.DRIFT_ALARM_THRESHOLD,
                 # A run without a verdict (a low-traffic window carried over) publishes no DatasetDrift: the
                 # alarm keeps the last verdict instead of flapping to OK and back (each return to ALARM would
                 # start another retraining with retrain_on_drift).

@@ -16,12 +16,12 @@ from constructs import Construct
 
 from contracts import names
 from stacks.config import Config
+from stacks.lambda_step import lambda_step
 from stacks.nag import acknowledge
 from stacks.shared_buckets import SharedBuckets
 
 DATA_VALIDATION_ERROR = "DataValidationError"
 # Errors worth another attempt: the Lambda service's own (CDK's default retry covers the rest), SageMaker throttling.
-LAMBDA_TRANSIENT = ["Lambda.TooManyRequestsException"]
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "ThrottlingException"]
 # The training job's hyperparameters (train.py flags), as the validate step returns them.
 HYPERPARAMETERS = ("target", "model-name", "task", "categorical", "run-id", "algorithm", "hyperparameters", "search",
@@ -79,7 +79,7 @@ class TrainingPipeline(Construct):
 
         prepare = self._prepare(buckets)
         run = {"model_name": sfn.JsonPath.string_at("$.model_name"), "run_id": sfn.JsonPath.string_at("$.run_id")}
-        validate_step = self._invoke("Validate", validate, {
+        validate_step = lambda_step(self, "Validate", validate, payload={
             **run,
             "data_uri": sfn.JsonPath.string_at("$.data_uri"),
             "target": sfn.JsonPath.string_at("$.target"),
@@ -90,10 +90,10 @@ class TrainingPipeline(Construct):
             "hyperparameters": sfn.JsonPath.object_at("$.hyperparameters"),
             "search_candidates": sfn.JsonPath.number_at("$.search_candidates"),
             "search_seconds": sfn.JsonPath.number_at("$.search_seconds"),
-        }, "$.validation")
+        }, result_path="$.validation")
         validate_step.add_catch(data_rejected, errors=[DATA_VALIDATION_ERROR], result_path="$.error")
         train = self._train(image)
-        evaluate_step = self._invoke("Evaluate", evaluate, {
+        evaluate_step = lambda_step(self, "Evaluate", evaluate, payload={
             **run,
             "candidate_model_uri": sfn.JsonPath.string_at("$.training.model_uri"),
             "test_uri": sfn.JsonPath.string_at("$.validation.test_uri"),
@@ -101,12 +101,12 @@ class TrainingPipeline(Construct):
             "data_uri": sfn.JsonPath.string_at("$.data_uri"),
             "started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
             "training_job_name": sfn.JsonPath.string_at("$.training.job_name"),
-        }, "$.evaluation")
-        register_step = self._invoke("Register", register, {
+        }, result_path="$.evaluation")
+        register_step = lambda_step(self, "Register", register, payload={
             **run,
             "candidate_model_uri": sfn.JsonPath.string_at("$.training.model_uri"),
             "evaluation": sfn.JsonPath.object_at("$.evaluation"),
-        }, "$.registration")
+        }, result_path="$.registration")
         registered = self._notify("NotifyRegistered", "ModelRegistered", {
             "model_package_arn": sfn.JsonPath.string_at("$.registration.model_package_arn"),
             "approval_status": sfn.JsonPath.string_at("$.registration.approval_status"),
@@ -175,16 +175,6 @@ class TrainingPipeline(Construct):
         )
         return sfn.Pass.jsonata(self, "Prepare", outputs=expression,
                                 comment="Input over the cdk.json defaults; run_id defaults to the execution name")
-
-    def _invoke(self, state_name: str, function: lambda_.IFunction, payload: dict, result_path: str) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self, state_name,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            result_path=result_path,
-        )
-        return task.add_retry(errors=LAMBDA_TRANSIENT, interval=Duration.seconds(5), max_attempts=4, backoff_rate=2)
 
     def _train(self, image: ecr_assets.DockerImageAsset) -> tasks.SageMakerCreateTrainingJob:
         def channel(name: str) -> tasks.Channel:
