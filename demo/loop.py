@@ -30,7 +30,7 @@ from demo.local_batch import BatchRun, batch_trigger, upload_and_score
 from demo.local_pipeline import PipelineRun, run_pipeline
 from demo.local_server import prediction_api
 from training import registry
-from training.dataset import infer_schema, is_missing, parse_float, read_csv
+from training.dataset import Table, infer_schema, is_missing, parse_float, read_csv
 from training.registry import ModelVersion
 
 SEGMENT_ROWS = 800  # above the drift check's 500-row minimum
@@ -93,9 +93,8 @@ class LoopResult:
         return json.dumps(body, default=default, indent=2)
 
 
-def feature_rows(csv_path: Path, schema: FeatureSchema) -> list[dict[str, float | str | None]]:
+def feature_rows(table: Table, schema: FeatureSchema) -> list[dict[str, float | str | None]]:
     """The CSV's rows as a client sends them: numbers, category strings, null for a missing value."""
-    table = read_csv(csv_path)
 
     def value(text: str, numeric: bool) -> float | str | None:
         if is_missing(text):
@@ -236,8 +235,9 @@ def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
         live = registry.resolve(sagemaker, model_name, version)
         print(f"  the function's configuration now names v{live.version}, sha256 {live.sha256[:12]}…", flush=True)
 
-    schema = infer_schema(read_csv(data.csv_path), target, set(categorical))
-    rows = feature_rows(data.csv_path, schema)
+    table = read_csv(data.csv_path)
+    schema = infer_schema(table, target, set(categorical))
+    rows = feature_rows(table, schema)
     segment = data.drift or derived_drift(schema, rows)
     with prediction_api(deployment.serving_env(live), workdir / "api.log") as url:
         health = traffic.get_json(url, "/health")

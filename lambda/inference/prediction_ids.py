@@ -25,14 +25,13 @@ def default_ids(request_id: str, n: int) -> list[str]:
     return [request_id + suffix for suffix in _suffixes[:n]]
 
 
-def assign(given: list[Any] | None, request_id: str, n: int, where: Callable[[int], Loc]) -> tuple[list[str], list[Issue]]:
-    """The id of each of n rows (given[i], None = none sent) and the problems with those sent.
+def assign(given: list[Any], request_id: str, where: Callable[[int], Loc]) -> tuple[list[str], list[Issue]]:
+    """The id of each row (given[i], None = none sent) and the problems with those sent.
 
-    where(i): the loc of row i's id, e.g. ("body", "instances", i, "id").
+    where(i): the loc of row i's id, e.g. ("body", "instances", i, "id"). Rows without ids at all: default_ids.
     """
+    n = len(given)
     ids = default_ids(request_id, n)
-    if given is None:
-        return ids, []
     issues: list[Issue] = []
     sent = [i for i, value in enumerate(given) if value is not None]
     for i in sent:

@@ -64,7 +64,7 @@ class Predictor:
         else:
             doc = parse_json(body)
             features = unwrap(doc, SINGLE_FIELD, dict, "an object of feature values", optional=(ID_FIELD,))
-            ids, issues = assign([doc.get(ID_FIELD)], request_id, 1, _single_id_loc)
+            ids, issues = assign([doc.get(ID_FIELD)], request_id, _single_id_loc)
             rows = _read(self.reader, [features], SINGLE_LOC, False, None, issues)
         return self._answer(rows, ids, batch=False, start=start, request_id=request_id)
 
@@ -103,7 +103,7 @@ class Predictor:
                 rows.append(item)
                 given.append(None)
                 locs.append(where + (i,))
-        ids, id_issues = assign(given, request_id, len(rows), _batch_id_loc)
+        ids, id_issues = assign(given, request_id, _batch_id_loc)
         return _read(self.reader, rows, where, True, locs, issues + id_issues), ids
 
     def _answer(self, rows: Rows, ids: list[str], *, batch: bool, start: float,
@@ -180,7 +180,7 @@ def _is_pair(item: Any) -> bool:
 
 def _checked_ids(given: list[str | None], request_id: str, where: Callable[[int], Loc]) -> list[str]:
     """The ids of rows the typed decoder read: a bad or repeated id is the request's only problem."""
-    ids, issues = assign(given, request_id, len(given), where)
+    ids, issues = assign(given, request_id, where)
     if issues:
         raise RequestError(422, issues[:MAX_ISSUES], "validation")
     return ids

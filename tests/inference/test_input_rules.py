@@ -168,6 +168,6 @@ def test_json_schema_and_the_id_checks_agree(value):
     single, batch = body_schemas(row_schema(RowRules(SCHEMA)), MAX_BATCH)
     by_schema = Draft202012Validator(single).is_valid({ID_FIELD: value, SINGLE_FIELD: BASE})
     assert Draft202012Validator(batch).is_valid({BATCH_FIELD: [{ID_FIELD: value, SINGLE_FIELD: BASE}]}) is by_schema
-    ids, issues = assign([value], "req", 1, lambda i: ("body", ID_FIELD))
+    ids, issues = assign([value], "req", lambda i: ("body", ID_FIELD))
     assert by_schema is (not issues), value
     assert ids == ([value] if by_schema and value is not None else ["req-0"])  # refused or null: the default
