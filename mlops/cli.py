@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -56,6 +57,16 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to the command's own main; its exit status is ours."""
+    try:
+        return dispatch(argv)
+    except BrokenPipeError:
+        # The reader went away (`mlops runs list | head`): what it read is all it wanted, no traceback. Python's
+        # documented handling: point stdout at devnull so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def dispatch(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())

@@ -75,3 +75,12 @@ def test_train_py_still_runs_as_a_script(tmp_path):
                str(tmp_path / "out"), "--target", TARGET, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["metrics"]["roc_auc"] > 0.9
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`mlops --help | head -1`: the pipe closes before the output ends."""
+    proc = subprocess.Popen([str(MLOPS), "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
+                            bufsize=0)
+    proc.stdout.close()  # the reader is gone before the command writes
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err and proc.returncode == 1
