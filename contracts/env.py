@@ -30,6 +30,8 @@ class Var:
     MODEL_WORK_DIR = "MODEL_WORK_DIR"
     CAPTURE_STREAM = "CAPTURE_STREAM"
     CAPTURE_SAMPLE_RATE = "CAPTURE_SAMPLE_RATE"
+    LABELS_STREAM = "LABELS_STREAM"  # Firehose delivery stream of POST /feedback; empty = the route answers 503
+    FEEDBACK_MAX_LABELS = "FEEDBACK_MAX_LABELS"
     MAX_BATCH = "MAX_BATCH"
     STRICT_CATEGORIES = "STRICT_CATEGORIES"
     SERVING_RUNTIME = "SERVING_RUNTIME"
@@ -55,12 +57,20 @@ class Var:
     QUALITY_OUT_OF_RANGE_SHARE = "QUALITY_OUT_OF_RANGE_SHARE"
     QUALITY_MALFORMED_SHARE = "QUALITY_MALFORMED_SHARE"
     QUALITY_FAIL_SHARE = "QUALITY_FAIL_SHARE"
+    # the scheduled model-quality check (drift_check.model_quality.Settings and the windows)
+    MODEL_QUALITY_WINDOW_HOURS = "MODEL_QUALITY_WINDOW_HOURS"
+    MODEL_QUALITY_HORIZON_DAYS = "MODEL_QUALITY_HORIZON_DAYS"
+    MODEL_QUALITY_MIN_LABELS = "MODEL_QUALITY_MIN_LABELS"
+    MODEL_QUALITY_TOLERANCE = "MODEL_QUALITY_TOLERANCE"
+    MODEL_QUALITY_FLOORS = "MODEL_QUALITY_FLOORS"  # JSON object, metric -> floor, e.g. {"accuracy": 0.7}
     # training pipeline steps
     EVAL_TOLERANCE = "EVAL_TOLERANCE"
     EVAL_FLOOR = "EVAL_FLOOR"
     AUTO_APPROVE = "AUTO_APPROVE"
     MAX_MISSING_RATE = "MAX_MISSING_RATE"
     IMAGE_URI = "IMAGE_URI"
+    PRODUCTION_LABELS = "PRODUCTION_LABELS"  # flag: retraining adds the labelled production rows
+    RECENT_SHARE = "RECENT_SHARE"  # of those rows, the most recent share kept out of training for the gate
     # batch scoring
     BATCH_PART_MB = "BATCH_PART_MB"
     BATCH_FORMAT = "BATCH_FORMAT"

@@ -1,13 +1,17 @@
 """The ground-truth record: the label that arrived later for a prediction id, the one definition the labels
-files (CSV or JSON Lines) and the future `/feedback` route share."""
+files (CSV or JSON Lines, plain or gzip), POST /feedback and the model-quality check share."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import math
 import os
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -86,6 +90,56 @@ def parse_csv(text: str) -> Labels:
     return labels
 
 
+def label_text(value: Any) -> str:
+    """A label or prediction as its class name: 1 and 1.0 are class "1" (classes are the training CSV's text)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
+
+
+def label_value(label: str | int | float | bool, classes: list[str] | None) -> int | float | None:
+    """The label as a class index or a finite number; None when it does not fit the model."""
+    if classes is not None:
+        text = label_text(label)
+        return classes.index(text) if text in classes else None
+    if isinstance(label, bool):
+        return None
+    try:
+        number = float(label)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_text(text: str) -> Labels:
+    """A labels file's text: JSON Lines when it starts with "{", else CSV with a header."""
+    return parse_jsonl(text) if text.lstrip().startswith("{") else parse_csv(text)
+
+
+def parse_object(body: bytes, default_time: str | None = None) -> Labels:
+    """A labels object as stored in S3: gzip (what Firehose writes) or plain, JSON Lines or CSV.
+
+    default_time: the arrival of records without a time of their own (a bulk file's upload time).
+    """
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise LabelFileError(f"not a readable gzip file: {exc}") from exc
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelFileError(f"not UTF-8 text: {exc}") from exc
+    if not text.strip():
+        return Labels(records=[])
+    labels = parse_text(text)
+    if default_time is not None:
+        for record in labels.records:
+            if record.time is None:
+                record.time = default_time
+    return labels
+
+
 def read_labels(path: str | os.PathLike) -> Labels:
     """A CSV (header with id, label and optionally time) or JSON Lines labels file, told apart by its first character."""
     path = Path(path)
@@ -96,7 +150,7 @@ def read_labels(path: str | os.PathLike) -> Labels:
     if not text.strip():
         raise LabelFileError(f"the labels file {path} is empty")
     try:
-        return parse_jsonl(text) if text.lstrip().startswith("{") else parse_csv(text)
+        return parse_text(text)
     except LabelFileError as exc:
         raise LabelFileError(f"labels file {path}: {exc}") from None
 

@@ -27,14 +27,22 @@ BATCH = "batch/"
 BATCH_INPUT = "input/"
 BATCH_OUTPUT = "output/"
 BATCH_MAP_RESULTS = "map-results/"
+DATASET_VERSIONS = "versions/"  # under datasets/<model>/: the data set each retraining run built
+DATASET_TRAIN_FILE = "train.csv"  # configured rows + labelled production rows: what the run trains on
+DATASET_RECENT_FILE = "recent.csv"  # the most recent labelled production rows, kept out of training for the gate
+DATASET_LINEAGE_FILE = "lineage.json"
 # capture bucket
 CAPTURE = "capture/"
 CAPTURE_ERRORS = "capture-errors/"
+LABELS = "labels/"  # ground truth: POST /feedback through Firehose, and bulk CSV / JSON Lines files
+LABEL_ERRORS = "label-errors/"
+FEEDBACK_FOLDER = "feedback/"  # under labels/<model>/: what Firehose delivers; any other key there is a bulk file
 # reports bucket
 VALIDATION = "validation/"
 EVALUATION = "evaluation/"
 RUNS = "runs/"  # one run record per pipeline run (contracts/run_record.py)
 DRIFT = "drift/"
+QUALITY = "quality/"  # the scheduled model-quality check: reports, per-window reports, checkpoint
 
 
 def model_prefix(root: str, model_name: str) -> str:
@@ -67,6 +75,34 @@ runs_prefix = partial(model_prefix, RUNS)
 run_record_key = partial(run_report_key, RUNS)
 # Drift reports (partitioned by date) and the drift check's checkpoint.
 drift_prefix = partial(model_prefix, DRIFT)
+# Ground truth: labels/<model>/feedback/YYYY/MM/DD/HH/ from Firehose, bulk files anywhere else under labels/<model>/.
+labels_prefix = partial(model_prefix, LABELS)
+label_errors_prefix = partial(model_prefix, LABEL_ERRORS)
+quality_prefix = partial(model_prefix, QUALITY)
+
+
+def feedback_prefix(model_name: str) -> str:
+    """Where the labels Firehose stream delivers POST /feedback's labels."""
+    return f"{labels_prefix(model_name)}{FEEDBACK_FOLDER}"
+
+
+def quality_checkpoint_key(model_name: str) -> str:
+    return f"{quality_prefix(model_name)}checkpoints/{model_name}.json"
+
+
+def quality_window_key(model_name: str, model_version: str, window_start: datetime) -> str:
+    """One window's report (its predictions by one model version), rewritten when late labels change it."""
+    return f"{quality_prefix(model_name)}windows/v={model_version}/{window_start:%Y%m%dT%H%M}Z.json"
+
+
+def quality_report_stem(model_name: str, at: datetime) -> str:
+    """A scheduled model-quality run's report without its extension (.json and .html side by side)."""
+    return f"{quality_prefix(model_name)}dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}"
+
+
+def dataset_version_prefix(model_name: str, run_id: str) -> str:
+    """The data set a retraining run built: train.csv, recent.csv and lineage.json."""
+    return f"{model_prefix(DATASETS, model_name)}{DATASET_VERSIONS}{run_id}/"
 
 
 # Batch scoring (data bucket): batch/<model>/input/<job>/ in, batch/<model>/output/<job>/ out.
@@ -185,6 +221,7 @@ class Output:
     DEPLOYMENT_APPLICATION = "DeploymentApplicationName"
     DEPLOYMENT_GROUP = "DeploymentGroupName"
     CAPTURE_STREAM = "CaptureStreamName"
+    LABELS_STREAM = "LabelsStreamName"
     # training
     STATE_MACHINE_ARN = "StateMachineArn"
     NOTIFICATION_TOPIC_ARN = "NotificationTopicArn"
@@ -192,6 +229,7 @@ class Output:
     ALARM_TOPIC_ARN = "AlarmTopicArn"
     DRIFT_CHECK_FUNCTION = "DriftCheckFunctionName"
     DRIFT_FANOUT_STATE_MACHINE_ARN = "DriftFanoutStateMachineArn"
+    QUALITY_CHECK_FUNCTION = "QualityCheckFunctionName"
     # batch
     BATCH_STATE_MACHINE_ARN = "BatchStateMachineArn"
     BATCH_INPUT_URI = "BatchInputUri"

@@ -14,7 +14,7 @@ from typing import Any
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_logs as logs
 
-from contracts import names
+from contracts import metric_names, names
 from contracts.env import SERVING_RUNTIMES
 from training import model_space
 
@@ -117,6 +117,18 @@ class Config:
     quality_out_of_range_share: float = _setting(0.05, "This share of a feature's values outside its training range (numeric) or unseen in training (categorical) is a data-quality issue.")
     quality_malformed_share: float = _setting(0.01, "This share of capture lines rejected as malformed, or with a feature absent or of the wrong type, is a data-quality issue.")
     quality_fail_share: float = _setting(1 / 3, "Any data-quality share at or above this fails the window: dataset drift, whatever the features' distributions.")
+    # Model quality (ground truth joined to captured predictions) and what retraining learns from
+    model_quality_schedule: str = _setting("rate(1 day)", "EventBridge schedule expression of the model-quality check.")
+    model_quality_window_hours: int = _setting(24, "The check judges predictions in windows of this many hours (1-168), per model version.")
+    model_quality_horizon_days: int = _setting(14, "Labels are joined to predictions at most this many days old (1-90): later labels count as unmatched, and a window's report is final after it.")
+    model_quality_min_labels: int = _setting(100, "Labelled predictions a window needs for a verdict; fewer is `insufficient_labels`.")
+    model_quality_tolerance: float = _setting(0.05, "A window is degraded when a judged metric's interval lies wholly below its training hold-out value minus this.")
+    model_quality_floors: Mapping[str, Any] = _setting({}, "Absolute floors, a JSON object such as `{\"accuracy\": 0.7}`: a window is degraded when the metric's interval lies wholly below its floor (accuracy, f1, f1_macro, roc_auc, roc_auc_ovr, r2).")
+    model_quality_memory_mb: int = _setting(2048, "Memory of the model-quality check, MB (it holds the horizon's predictions without their features).")
+    feedback_max_labels: int = _setting(1000, "Most labels per POST /feedback.")
+    retrain_on_quality: bool = _setting(False, "Start the training pipeline when the model-quality alarm fires.")
+    retrain_with_production_labels: bool = _setting(True, "Retraining adds the labelled production rows (features from capture, labels from ground truth) to the configured training data.")
+    retrain_recent_share: float = _setting(0.2, "Of the labelled production rows, this most recent share (0-0.9) is kept out of training: the evaluation gate scores candidate and live model on it.")
     # Serving
     auth_mode: str = _setting("api_key", "`api_key` (usage plan), `iam` (SigV4) or `none` (open API; only when set explicitly).")
     throttle_rate_limit: float = _setting(50.0, "Steady-state requests per second (stage and usage plan).")
@@ -304,10 +316,7 @@ def _check_model_choice(c: Config) -> None:
 
 
 def _check_drift(c: Config) -> None:
-    rate = _RATE.match(c.drift_schedule)
-    # EventBridge wants the singular unit for 1 and the plural otherwise.
-    rate_ok = rate is not None and int(rate.group(1)) >= 1 and (int(rate.group(1)) == 1) != rate.group(2).endswith("s")
-    _require(rate_ok or bool(_CRON.match(c.drift_schedule)), "drift_schedule",
+    _require(_schedule_ok(c.drift_schedule), "drift_schedule",
              "must be an EventBridge expression such as 'rate(1 hour)', 'rate(30 minutes)' or 'cron(0 * * * ? *)'",
              c.drift_schedule)
     _require(c.drift_min_rows >= 1, "drift_min_rows", "must be >= 1", c.drift_min_rows)
@@ -325,6 +334,38 @@ def _check_drift(c: Config) -> None:
              "must be between 1 and 10000 (the Distributed Map's limit)", c.drift_fanout_max_concurrency)
     _require(15 <= c.drift_fanout_timeout_minutes <= 24 * 60, "drift_fanout_timeout_minutes",
              "must be between 15 (a child may run 15 minutes) and 1440", c.drift_fanout_timeout_minutes)
+
+
+def _schedule_ok(expression: str) -> bool:
+    rate = _RATE.match(expression)
+    # EventBridge wants the singular unit for 1 and the plural otherwise.
+    rate_ok = rate is not None and int(rate.group(1)) >= 1 and (int(rate.group(1)) == 1) != rate.group(2).endswith("s")
+    return rate_ok or bool(_CRON.match(expression))
+
+
+def _check_model_quality(c: Config) -> None:
+    _require(_schedule_ok(c.model_quality_schedule), "model_quality_schedule",
+             "must be an EventBridge expression such as 'rate(1 day)', 'rate(6 hours)' or 'cron(0 6 * * ? *)'",
+             c.model_quality_schedule)
+    _require(1 <= c.model_quality_window_hours <= 168, "model_quality_window_hours", "must be between 1 and 168",
+             c.model_quality_window_hours)
+    _require(1 <= c.model_quality_horizon_days <= 90, "model_quality_horizon_days", "must be between 1 and 90",
+             c.model_quality_horizon_days)
+    _require(c.model_quality_min_labels >= 1, "model_quality_min_labels", "must be >= 1", c.model_quality_min_labels)
+    _require(0 <= c.model_quality_tolerance < 1, "model_quality_tolerance", "must be at least 0 and below 1",
+             c.model_quality_tolerance)
+    floors = dict(c.model_quality_floors)
+    unknown = sorted(set(floors) - set(metric_names.JUDGED_QUALITY_METRICS))
+    _require(not unknown, "model_quality_floors",
+             f"floors apply to {', '.join(metric_names.JUDGED_QUALITY_METRICS)}; unknown: {', '.join(unknown)}", floors)
+    _require(all(type(v) in (int, float) and math.isfinite(v) for v in floors.values()), "model_quality_floors",
+             "every floor must be a number", floors)
+    _require(128 <= c.model_quality_memory_mb <= 10240, "model_quality_memory_mb", "must be between 128 and 10240",
+             c.model_quality_memory_mb)
+    _require(1 <= c.feedback_max_labels <= 10_000, "feedback_max_labels", "must be between 1 and 10000",
+             c.feedback_max_labels)
+    _require(0 <= c.retrain_recent_share <= 0.9, "retrain_recent_share", "must be between 0 and 0.9",
+             c.retrain_recent_share)
 
 
 def _check_serving(c: Config) -> None:
@@ -395,8 +436,8 @@ def _check_model(c: Config) -> None:
              "must be empty or a SageMaker model package ARN", c.model_package_arn)
 
 
-_CHECKS = (_check_names, _check_training, _check_model_choice, _check_drift, _check_serving, _check_batch, _check_alarms,
-           _check_model)
+_CHECKS = (_check_names, _check_training, _check_model_choice, _check_drift, _check_model_quality, _check_serving,
+           _check_batch, _check_alarms, _check_model)
 
 
 def markdown_table() -> str:

@@ -13,10 +13,11 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from contracts import metric_names
 from contracts.artifact import Metadata, utc_now
 from contracts.capture_record import partial_record
 from contracts.drift_report import ModelRef
-from contracts.ground_truth import GroundTruth, Labels, latest
+from contracts.ground_truth import GroundTruth, Labels, label_text, label_value, latest
 from contracts.quality_report import QualityReport, QualityWindow, VersionQuality
 from drift_check import realized_metrics
 from drift_check.performance_estimate import estimate
@@ -25,9 +26,7 @@ from training.evaluate import PRIMARY_METRIC
 
 DEFAULT_MIN_LABELS = 100
 DEFAULT_TOLERANCE = 0.05
-# Scale-free metrics where higher is better: one absolute tolerance and floor fit every data set.
-# RMSE, MAE, Brier score and log loss are reported, not judged.
-JUDGED = ("accuracy", "f1", "f1_macro", "roc_auc", "roc_auc_ovr", "r2")
+JUDGED = metric_names.JUDGED_QUALITY_METRICS
 
 
 @dataclass(frozen=True)
@@ -122,27 +121,6 @@ class Captured:
 
 def _is_number(value: Any) -> bool:
     return type(value) in (int, float) and math.isfinite(value)
-
-
-def label_text(value: Any) -> str:
-    """A label or prediction as its class name: 1 and 1.0 are class "1" (classes are the training CSV's text)."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return value if isinstance(value, str) else str(value)
-
-
-def label_value(label: str | int | float | bool, classes: list[str] | None) -> int | float | None:
-    """The label as a class index or a finite number; None when it does not fit the model."""
-    if classes is not None:
-        text = label_text(label)
-        return classes.index(text) if text in classes else None
-    if isinstance(label, bool):
-        return None
-    try:
-        number = float(label)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 @dataclass

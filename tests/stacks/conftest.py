@@ -69,6 +69,18 @@ VARIANT = {
     "client_error_alarm_percent": "25",
     "capture_dropped_alarm_records": "50",
     "capture_silence_minutes": "120",
+    # Ground truth, the model-quality check and retraining on production rows, every setting off its default.
+    "model_quality_schedule": "rate(6 hours)",
+    "model_quality_window_hours": "12",
+    "model_quality_horizon_days": "30",
+    "model_quality_min_labels": "250",
+    "model_quality_tolerance": "0.02",
+    "model_quality_floors": '{"accuracy": 0.8, "roc_auc": 0.9}',
+    "model_quality_memory_mb": "4096",
+    "feedback_max_labels": "200",
+    "retrain_on_quality": "true",
+    "retrain_with_production_labels": "false",
+    "retrain_recent_share": "0.3",
 }
 TEMPLATES = ("storage", "training", "serving", "monitoring", "batch")
 
