@@ -1,4 +1,5 @@
-"""The deployed resources, made on the embedded AWS: buckets, the capture stream, and each function's environment.
+"""The deployed resources, made on the embedded AWS: buckets, the capture and labels streams, and each function's
+environment.
 
 Names and environment variables come from contracts.names and contracts.env, as the stacks' do, so
 the handlers run here exactly as configured there.
@@ -28,20 +29,26 @@ class LocalDeployment:
         self.reports_bucket = f"{self.prefix}-reports"
         self.capture_stream = f"{self.prefix}-capture"
         self.capture_prefix = names.capture_prefix(self.model_name)
+        self.labels_stream = f"{self.prefix}-labels"
+        self.feedback_prefix = names.feedback_prefix(self.model_name)
 
     def create(self) -> None:
-        """Buckets and the Firehose stream into the capture bucket (moto delivers on each put)."""
+        """Buckets and the two Firehose streams into the capture bucket (moto delivers on each put, under
+        <prefix>YYYY/MM/DD/HH/ as Firehose's partition does in the stacks)."""
         s3 = boto3.client("s3")
         for bucket in (self.data_bucket, self.artifacts_bucket, self.capture_bucket, self.reports_bucket):
             s3.create_bucket(Bucket=bucket)
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        boto3.client("firehose").create_delivery_stream(
-            DeliveryStreamName=self.capture_stream, DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{self.capture_bucket}",
-                "Prefix": self.capture_prefix, "CompressionFormat": "UNCOMPRESSED",
-                "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
-            })
+        firehose = boto3.client("firehose")
+        for stream, prefix in ((self.capture_stream, self.capture_prefix), (self.labels_stream, self.feedback_prefix)):
+            firehose.create_delivery_stream(
+                DeliveryStreamName=stream, DeliveryStreamType="DirectPut",
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                    "BucketARN": f"arn:aws:s3:::{self.capture_bucket}",
+                    "Prefix": prefix, "CompressionFormat": "UNCOMPRESSED",
+                    "BufferingHints": {"SizeInMBs": 5, "IntervalInSeconds": 60},
+                })
 
     def pipeline_env(self) -> dict[str, str]:
         return {Var.DATA_BUCKET: self.data_bucket, Var.ARTIFACTS_BUCKET: self.artifacts_bucket,
@@ -51,7 +58,8 @@ class LocalDeployment:
         """The inference function's environment after `promote` deployed this registry version."""
         return {Var.MODEL_NAME: self.model_name, Var.MODEL_VERSION: str(live.version), Var.MODEL_PACKAGE_ARN: live.arn,
                 Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,
-                Var.CAPTURE_STREAM: self.capture_stream, Var.CAPTURE_SAMPLE_RATE: "1.0"}
+                Var.CAPTURE_STREAM: self.capture_stream, Var.CAPTURE_SAMPLE_RATE: "1.0",
+                Var.LABELS_STREAM: self.labels_stream}
 
     def drift_env(self, live: ModelVersion) -> dict[str, str]:
         return {Var.MODEL_NAME: self.model_name, Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,

@@ -1,4 +1,8 @@
-"""The request-capture Firehose stream: JSON lines into the capture bucket, hourly partitions, GZIP."""
+"""The serving function's Firehose streams into the capture bucket: JSON lines, hourly partitions, GZIP.
+
+One construct, two streams: request capture (capture/<model>/, read by the drift check) and the labels of
+POST /feedback (labels/<model>/feedback/, read by the model-quality check).
+"""
 from __future__ import annotations
 
 from aws_cdk import Duration, Size, Stack
@@ -11,24 +15,28 @@ from contracts import names
 from stacks.nag import acknowledge
 from stacks.shared_buckets import BucketRef
 
-# Firehose renders the partition; the drift check reads names.capture_prefix(model) + YYYY/MM/DD/HH/.
+# Firehose renders the partition; the readers list <prefix>YYYY/MM/DD/HH/.
 TIME_PARTITION = "!{timestamp:yyyy/MM/dd/HH}/"
+ERROR_PARTITION = "!{firehose:error-output-type}/" + TIME_PARTITION
 
 
-class CaptureStream(Construct):
-    """Direct-put delivery stream (encrypted at rest) into s3://<capture>/capture/<model_name>/YYYY/MM/DD/HH/."""
+class LinesStream(Construct):
+    """Direct-put delivery stream (encrypted at rest) into s3://<capture>/<prefix>YYYY/MM/DD/HH/, GZIP.
 
-    def __init__(self, scope: Construct, construct_id: str, *, bucket: BucketRef, model_name: str) -> None:
+    errors_prefix: where Firehose puts what it could not deliver, outside `prefix` so no reader takes it for data.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: BucketRef, prefix: str,
+                 errors_prefix: str) -> None:
         super().__init__(scope, construct_id)
-        self.prefix = names.capture_prefix(model_name)
+        self.prefix = prefix
         self.delivery_stream = firehose.DeliveryStream(
             self, "Stream",
             encryption=firehose.StreamEncryption.aws_owned_key(),
             destination=firehose.S3Bucket(
                 bucket.bucket,
-                data_output_prefix=self.prefix + TIME_PARTITION,
-                # Outside capture/ so the drift check never reads failed records as traffic.
-                error_output_prefix=f"{names.capture_errors_prefix(model_name)}!{{firehose:error-output-type}}/{TIME_PARTITION}",
+                data_output_prefix=prefix + TIME_PARTITION,
+                error_output_prefix=errors_prefix + ERROR_PARTITION,
                 buffering_interval=Duration.seconds(60),
                 buffering_size=Size.mebibytes(5),
                 compression=firehose.Compression.GZIP,
@@ -37,12 +45,16 @@ class CaptureStream(Construct):
         role = self.delivery_stream.node.find_child("S3 Destination Role")
         acknowledge(role.node.find_child("DefaultPolicy"), "AwsSolutions-IAM5",
                     "The Firehose S3 destination (L2) grants its role read/write on the whole capture bucket, "
-                    "which holds nothing but captured requests and their delivery errors.",
+                    "which holds nothing but captured requests, ground-truth labels and their delivery errors.",
                     "Action::s3:Abort*", "Action::s3:DeleteObject*", "Action::s3:GetBucket*",
                     "Action::s3:GetObject*", "Action::s3:List*", f"Resource::{bucket.arn_ref}/*")
         # The L2 adds a CIDR mapping that only Redshift/HTTP destinations read; an unused mapping is a
         # template warning (CloudFormation validate W7001, cfn-lint W7001).
         Stack.of(self).node.try_remove_child("@aws-cdk--aws-kinesisfirehose.CidrBlocks")
+
+    @property
+    def stream_name(self) -> str:
+        return self.delivery_stream.delivery_stream_name
 
     def grant_put_batch(self, grantee: iam.IGrantable) -> iam.Grant:
         """The one action the inference function needs."""
@@ -53,5 +65,17 @@ class CaptureStream(Construct):
         return self.delivery_stream.metric("DeliveryToS3.DataFreshness", statistic="Maximum", period=period)
 
     def metric_delivered_records(self, period: Duration) -> cloudwatch.Metric:
-        """Firehose records written to S3 (Sum); a record holds several capture lines."""
+        """Firehose records written to S3 (Sum); a record holds several lines."""
         return self.delivery_stream.metric("DeliveryToS3.Records", statistic="Sum", period=period)
+
+
+def capture_stream(scope: Construct, *, bucket: BucketRef, model_name: str) -> LinesStream:
+    """Captured requests under capture/<model>/ (construct id "Capture": the deployed stream's logical ids)."""
+    return LinesStream(scope, "Capture", bucket=bucket, prefix=names.capture_prefix(model_name),
+                       errors_prefix=names.capture_errors_prefix(model_name))
+
+
+def labels_stream(scope: Construct, *, bucket: BucketRef, model_name: str) -> LinesStream:
+    """POST /feedback's labels under labels/<model>/feedback/; failed deliveries under label-errors/<model>/."""
+    return LinesStream(scope, "Labels", bucket=bucket, prefix=names.feedback_prefix(model_name),
+                       errors_prefix=names.label_errors_prefix(model_name))

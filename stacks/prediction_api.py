@@ -19,6 +19,9 @@ STAGE = "prod"
 ROUTES = (
     ("POST", "predict", "PredictRequest"),
     ("POST", "predict/batch", "BatchPredictRequest"),
+    # Labels: one object or an array, a shape the edge's draft-4 models cannot state with the app's messages;
+    # the app checks the body (400/413/422 naming the field and the row).
+    ("POST", "feedback", None),
     ("GET", "health", None),
     ("GET", "model-info", None),
     ("GET", "docs", None),

@@ -1,4 +1,4 @@
-"""Serving: the inference function, its `live` alias and canary deployments, the API, request capture."""
+"""Serving: the inference function, its `live` alias and canary deployments, the API, request capture and the labels stream."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +12,7 @@ from constructs import Construct
 from contracts import metric_names, names
 from contracts.env import Var, flag_value
 from contracts.names import Output
-from stacks.capture_stream import CaptureStream
+from stacks.capture_stream import capture_stream, labels_stream
 from stacks.config import DEPLOYMENT_CONFIGS, Config
 from stacks.image_function import ImageFunction
 from stacks.nag import acknowledge
@@ -31,7 +31,9 @@ class ServingStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         retention = config.log_retention
         buckets = SharedBuckets.import_from(self, storage)
-        self.capture = CaptureStream(self, "Capture", bucket=buckets.capture, model_name=config.model_name)
+        self.capture = capture_stream(self, bucket=buckets.capture, model_name=config.model_name)
+        # POST /feedback's labels: into the same bucket, under labels/<model>/feedback/.
+        self.labels = labels_stream(self, bucket=buckets.capture, model_name=config.model_name)
         self.inference = ImageFunction(
             self, "Inference",
             image=storage.image, handler="inference.app.handler", service=SERVICE,
@@ -47,8 +49,10 @@ class ServingStack(Stack):
                 Var.MODEL_PACKAGE_ARN: config.model_package_arn,
                 Var.MODEL_DATA_URL: config.model_data_url,
                 Var.MODEL_SHA256: config.model_sha256,
-                Var.CAPTURE_STREAM: self.capture.delivery_stream.delivery_stream_name,
+                Var.CAPTURE_STREAM: self.capture.stream_name,
                 Var.CAPTURE_SAMPLE_RATE: str(config.capture_sample_rate),
+                Var.LABELS_STREAM: self.labels.stream_name,
+                Var.FEEDBACK_MAX_LABELS: str(config.feedback_max_labels),
                 Var.MAX_BATCH: str(config.max_batch),
                 Var.MODEL_RETRY_SECONDS: str(config.model_retry_seconds),
                 Var.STRICT_CATEGORIES: flag_value(config.strict_categories),
@@ -63,6 +67,7 @@ class ServingStack(Stack):
                                   metric_names.DIM_SERVICE: SERVICE}
         buckets.artifacts.grant(self.inference.role, names.models_prefix(config.model_name), read=True)
         self.capture.grant_put_batch(self.function)
+        self.labels.grant_put_batch(self.function)
 
         self.alias = lambda_.Alias(
             self, "LiveAlias", alias_name=names.ALIAS, version=self.function.current_version,
@@ -89,7 +94,9 @@ class ServingStack(Stack):
         # For the promote CLI: stop or inspect a running canary deployment.
         CfnOutput(self, Output.DEPLOYMENT_APPLICATION, value=self.deployment_group.application.application_name)
         CfnOutput(self, Output.DEPLOYMENT_GROUP, value=self.deployment_group.deployment_group_name)
-        CfnOutput(self, Output.CAPTURE_STREAM, value=self.capture.delivery_stream.delivery_stream_name)
+        CfnOutput(self, Output.CAPTURE_STREAM, value=self.capture.stream_name)
+        CfnOutput(self, Output.LABELS_STREAM, value=self.labels.stream_name,
+                  description="POST /feedback's Firehose stream: labels land under labels/<model>/feedback/")
 
     def _rollback_alarms(self, config: Config) -> list[cloudwatch.IAlarm]:
         """Alarms that stop a deployment: any unhandled error, p99 latency over the limit, or no model to serve."""

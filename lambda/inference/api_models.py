@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from contracts.schema import FeatureSchema
-from inference.input_rules import RowRules, body_schemas, row_schema
+from inference.input_rules import RowRules, body_schemas, feedback_body_schema, label_schema, row_schema
 
 
 class PredictResponse(BaseModel):
@@ -37,9 +37,16 @@ class BatchResponse(BaseModel):
     warnings: list[str] | None = None
 
 
+class FeedbackAccepted(BaseModel):
+    accepted: int = Field(description="How many labels were delivered to the labels stream: all of the request's.")
+    ids: list[str] = Field(description="The ids the labels were given for, in the order sent.")
+    request_id: str
+
+
 class ValidationIssue(BaseModel):
     loc: list[str | int] = Field(description='Where: ["body", "features", name], ["body", "id"], ["body", "instances", row, name], '
-                                             '["body", "instances", row, "features", name] or ["body", "instances", row, "id"].')
+                                             '["body", "instances", row, "features", name] or ["body", "instances", row, "id"]; '
+                                             'for /feedback ["body", "label"] or ["body", row, "label"] (and "id").')
     msg: str
     type: str
 
@@ -49,7 +56,8 @@ class ErrorResponse(BaseModel):
 
 
 class UnavailableResponse(BaseModel):
-    detail: str = Field(description="Why no model is served (not promoted, refused artifact, …) and the next step.")
+    detail: str = Field(description="Why no model is served (not promoted, refused artifact, …) and the next step; "
+                                    "for /feedback also: feedback is off, or the labels were not delivered (resend).")
 
 
 class HealthResponse(BaseModel):
@@ -90,9 +98,14 @@ def _required_json(body: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": body}}}
 
 
-def openapi_document(app: FastAPI, schema: FeatureSchema | None, strict_categories: bool, max_batch: int) -> dict:
-    """FastAPI's document for its routes, with the prediction routes and every response body filled in."""
-    models = [PredictResponse, BatchResponse, ErrorResponse, UnavailableResponse, HealthResponse, ModelInfo]
+def openapi_document(app: FastAPI, schema: FeatureSchema | None, strict_categories: bool, max_batch: int, *,
+                     classes: list[str] | None = None, max_labels: int = 1000) -> dict:
+    """FastAPI's document for its routes, with the prediction and feedback routes and every response body filled in.
+
+    schema: the served model's (None: no model loaded); classes: its classes (None: a regressor).
+    """
+    models = [PredictResponse, BatchResponse, FeedbackAccepted, ErrorResponse, UnavailableResponse, HealthResponse,
+              ModelInfo]
     refs, definitions = models_json_schema([(m, "serialization") for m in models],
                                            ref_template="#/components/schemas/{model}")
 
@@ -113,6 +126,22 @@ def openapi_document(app: FastAPI, schema: FeatureSchema | None, strict_categori
     doc["paths"]["/predict/batch"] = {"post": {
         "summary": f"Predict up to {max_batch} rows in one call", "operationId": "predict_batch", "requestBody": batch,
         "responses": {"200": answer(BatchResponse, "One prediction per instance, in order.")} | errors}}
+    labels = feedback_body_schema(label_schema(classes, model_loaded=schema is not None), max_labels)
+    doc["paths"]["/feedback"] = {"post": {
+        "summary": "Ground-truth labels for earlier predictions, by prediction id", "operationId": "feedback",
+        "description": "One {\"id\", \"label\"} object or an array of up to "
+                       f"{max_labels}; delivered to the labels stream before the answer. A later label for an id "
+                       "replaces the earlier one, so a request answered 503 can be resent as it is.",
+        "requestBody": _required_json(labels),
+        "responses": {
+            "202": answer(FeedbackAccepted, "Every label was delivered."),
+            "400": answer(ErrorResponse, "The body is not JSON."),
+            "413": answer(ErrorResponse, "More labels than FEEDBACK_MAX_LABELS."),
+            "422": answer(ErrorResponse, "A field is missing or unexpected, an id breaks the id rules or repeats, or a "
+                                         "label does not fit the model (not one of its classes, not a finite number)."),
+            "503": answer(UnavailableResponse, "No model is loaded, feedback is off, or the labels were not delivered: "
+                                               "resend the request."),
+        }}}
     doc["paths"]["/health"]["get"]["responses"] = {"200": answer(HealthResponse, "A model is loaded."),
                                                    "503": answer(HealthResponse, "No model is loaded.")}
     doc["paths"]["/model-info"]["get"]["responses"] = {"200": answer(ModelInfo, "The served model."),

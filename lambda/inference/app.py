@@ -69,7 +69,11 @@ naming the field (and the row for batches); 503 when no model is loaded, with th
 
 Prediction ids: send {{"id": "order-123", "features": {{…}}}}, and in a batch any instance as such a pair, to have
 a label refer to the prediction later; without an id a row gets <request_id>-<row>. Ids are strings of 1 to
-{MAX_ID_LENGTH} characters without control characters, distinct within a request; each answer returns them."""
+{MAX_ID_LENGTH} characters without control characters, distinct within a request; each answer returns them.
+
+Ground truth: once the true outcome is known, POST /feedback {{"id": "order-123", "label": …}} (or an array of such
+objects) with the prediction's id and one of the model's classes, or the true value for a regressor. The labels are
+delivered before the answer: 202 when they were, 503 when not (resend; a later label for an id replaces the earlier)."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,7 @@ def build_app(served: State | Service) -> FastAPI:
     # the OpenAPI document describes them (api_models.openapi_document).
     app.router.routes.append(Route("/predict", serve("predict_one"), methods=["POST"]))
     app.router.routes.append(Route("/predict/batch", serve("predict_batch"), methods=["POST"]))
+    app.router.routes.append(Route("/feedback", feedback_endpoint(service), methods=["POST"]))
 
     @app.get("/health", summary="Whether a model is loaded, and which")
     async def health() -> Response:
@@ -226,12 +231,51 @@ def build_app(served: State | Service) -> FastAPI:
             from inference.api_models import openapi_document
 
             app.version = _version(state)
-            app.openapi_schema = openapi_document(app, state.predictor.schema if state.predictor else None,
-                                                  state.settings.strict_categories, state.settings.max_batch)
+            predictor = state.predictor
+            app.openapi_schema = openapi_document(app, predictor.schema if predictor else None,
+                                                  state.settings.strict_categories, state.settings.max_batch,
+                                                  classes=predictor.classes if predictor else None,
+                                                  max_labels=state.settings.feedback_max_labels)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def feedback_endpoint(service: Service) -> Callable[[Request], Awaitable[Response]]:
+    """POST /feedback (inference.feedback): its module and Firehose client are made by the first call, not at cold start."""
+    built: dict[str, Any] = {}  # the Feedback of the predictor it was made for
+
+    def feedback_for(state: State) -> Any:
+        from inference.feedback import Feedback
+        from inference.firehose_lines import LineStream, environment_client
+
+        if built.get("predictor") is not state.predictor:  # the first call, or a model loaded since
+            client = built.get("client") or environment_client()
+            stream = LineStream(state.settings.labels_stream, client, what="label", retries=1)
+            built.update(predictor=state.predictor, client=client, feedback=Feedback(
+                state.predictor.classes, stream, state.settings.feedback_max_labels))
+        return built["feedback"]
+
+    async def endpoint(request: Request) -> Response:
+        from inference import feedback
+
+        state = service.current()
+        if state.predictor is None:
+            return error_response(503, feedback.NO_MODEL.format(reason=state.reason), "model_unavailable")
+        if not state.settings.labels_stream:
+            return error_response(503, feedback.FEEDBACK_OFF, "feedback_off")
+        body = await request.body()
+        try:
+            # Delivered before the answer, in the request (not a background task): a label must not be lost unseen.
+            content = feedback_for(state).accept(body, request_id(request))
+        except RequestError as err:
+            return error_response(err.status, [i.as_dict() for i in err.issues], err.kind)
+        except feedback.Undelivered as exc:
+            return error_response(503, str(exc), "feedback_undelivered")
+        return Response(content, status_code=202, media_type=JSON)
+
+    return endpoint
 
 
 def _version(state: State) -> str:

@@ -14,6 +14,8 @@ the same pair in place of a row among the instances. The id is a string of 1 to 
 characters without control characters (null = none given); the ids of one request must be distinct.
 An instance is such a pair exactly when its "features" member is an object: feature values never
 are, so a model with a feature named "features" or "id" reads its plain rows as before.
+POST /feedback takes {"id": …, "label": …} or an array of them: the same id rules, a label one of the
+model's classes (integers read as their decimal string, as categories are) or a regressor's number.
 This module renders the rules as JSON Schema (the OpenAPI document, the API Gateway models);
 decoding.py renders them as msgspec types, validation.py checks them value by value. Nothing
 but the standard library and contracts.schema is imported: the CDK app imports this module too,
@@ -28,6 +30,7 @@ from contracts.schema import Feature, FeatureSchema, FeatureType
 SINGLE_FIELD = "features"  # {"features": row}
 BATCH_FIELD = "instances"  # {"instances": [row, ...]}
 ID_FIELD = "id"  # {"id": "order-123", "features": row}, also as an instance
+LABEL_FIELD = "label"  # POST /feedback: {"id": "order-123", "label": "yes"}, or an array of such objects
 MAX_ID_LENGTH = 128  # characters; a key a label can quote, not a payload
 # Control characters (C0, DEL, C1) would break the log lines and CSV files an id travels through. A regex
 # that both JSON Schema (ECMA-262) and Python read alike: searched, not anchored (Python's $ also matches
@@ -119,10 +122,14 @@ def _value_schema(rule: FeatureRule, strict_categories: bool) -> dict[str, Any]:
     return prop
 
 
+def id_text_schema() -> dict[str, Any]:
+    """JSON Schema of an id given as text: what a label must name its prediction with."""
+    return {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "not": {"pattern": ID_CONTROL_CHARS}}
+
+
 def id_schema() -> dict[str, Any]:
     """JSON Schema of a prediction id as a client sends it."""
-    text = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "not": {"pattern": ID_CONTROL_CHARS}}
-    return {"anyOf": [text, {"type": "null"}],
+    return {"anyOf": [id_text_schema(), {"type": "null"}],
             "description": "The client's id for this prediction, returned with it and kept in its capture record; "
                            "distinct within a request. Absent or null: <request_id>-<row>."}
 
@@ -138,6 +145,28 @@ def body_schemas(row: dict[str, Any], max_batch: int) -> tuple[dict[str, Any], d
     instance = {"anyOf": [row, single]}  # a row, or a /predict body
     rows = {"type": "array", "items": instance, "minItems": MIN_BATCH, "maxItems": max_batch}
     return single, _envelope(BATCH_FIELD, rows) | closed
+
+
+def label_schema(classes: list[str] | None, model_loaded: bool = True) -> dict[str, Any]:
+    """JSON Schema of a label for the served model: one of its classes (an integer is read as its decimal
+    string), or for a regressor a finite number within ±MAX_ABS."""
+    if not model_loaded:  # nothing to check against: refused with 503 anyway
+        return {"type": ["string", "number"]}
+    if classes is None:
+        return {"type": "number", "minimum": -MAX_ABS, "maximum": MAX_ABS, "description": "the true value"}
+    return {"enum": [*classes, *integer_codes(tuple(classes))],
+            "description": "the true class; an integer is read as its decimal string"}
+
+
+def feedback_body_schema(label: dict[str, Any], max_labels: int) -> dict[str, Any]:
+    """JSON Schema of the POST /feedback body: one {"id", "label"} object, or an array of 1 to max_labels.
+
+    Duplicate ids within an array are, as for batches, the one rule JSON Schema cannot state.
+    """
+    item = {"type": "object", "additionalProperties": False, "required": [ID_FIELD, LABEL_FIELD], "properties": {
+        ID_FIELD: id_text_schema() | {"description": "The id the prediction answered with."},
+        LABEL_FIELD: label}}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": MIN_BATCH, "maxItems": max_labels}]}
 
 
 def edge_body_schemas() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -3,7 +3,8 @@
 A ground-truth label refers to a prediction by its id (the design brief's prediction id), so the ids
 of one request must be distinct: a duplicate is the client's 422 naming the rows, never two captured
 predictions that a label cannot tell apart. A one-row /predict is row 0, so every default id has the
-same form. The rules are input_rules' (ID_FIELD, MAX_ID_LENGTH, ID_CONTROL_CHARS).
+same form. The rules are input_rules' (ID_FIELD, MAX_ID_LENGTH, ID_CONTROL_CHARS); POST /feedback checks the
+ids of labels with the same id_problem and duplicates (inference.feedback).
 """
 from __future__ import annotations
 
@@ -35,22 +36,32 @@ def assign(given: list[Any], request_id: str, where: Callable[[int], Loc]) -> tu
     issues: list[Issue] = []
     sent = [i for i, value in enumerate(given) if value is not None]
     for i in sent:
-        problem = _problem(given[i])
+        problem = id_problem(given[i])
         if problem is None:
             ids[i] = given[i]
         else:
             issues.append(Issue(where(i), *problem))
     if not issues and len(set(ids)) < n:
-        issues = _duplicates(ids, given, where)
+        issues = duplicates(ids, given, where)
     return ids, issues
 
 
-def _problem(value: Any) -> tuple[str, str] | None:
-    """(message, type) of what is wrong with an id as sent, or None."""
+def id_problem(value: Any, *, required: bool = False) -> tuple[str, str] | None:
+    """(message, type) of what is wrong with an id as sent, or None.
+
+    required: the id of a label (POST /feedback), which must name the prediction it belongs to.
+    """
     if type(value) is not str:
-        hint = f': send it as a string, e.g. "{value}"' if type(value) in (int, float) else ""
+        if type(value) in (int, float):
+            hint = f': send it as a string, e.g. "{value}"'
+        elif value is None and required:
+            hint = ": a label names its prediction by the id the prediction answered with"
+        else:
+            hint = ""
         return f"expected a string, got {json_type(value)}{hint}", "type_error.str"
     if not value:
+        if required:
+            return "an id must not be empty: send the id the prediction answered with", "value_error.empty"
         return "an id must not be empty: leave it out (or null) to get <request_id>-<row>", "value_error.empty"
     if len(value) > MAX_ID_LENGTH:
         return f"an id is at most {MAX_ID_LENGTH} characters, got {len(value)}", "value_error.too_long"
@@ -59,7 +70,7 @@ def _problem(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _duplicates(ids: list[str], given: list[Any], where: Callable[[int], Loc]) -> list[Issue]:
+def duplicates(ids: list[str], given: list[Any], where: Callable[[int], Loc]) -> list[Issue]:
     """One issue per later row repeating an earlier row's id, at the id the client sent (a default never repeats)."""
     first: dict[str, int] = {}
     issues = []

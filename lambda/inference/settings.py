@@ -19,6 +19,8 @@ class Settings:
     model_package_arn: str = ""
     capture_stream: str = ""  # Firehose delivery stream; empty = capture off
     capture_sample_rate: float = 1.0
+    labels_stream: str = ""  # Firehose delivery stream of POST /feedback; empty = the route answers 503
+    feedback_max_labels: int = 1000
     max_batch: int = 1000
     # Unseen categories are accepted (the one-hot encoder ignores them) unless strict.
     strict_categories: bool = False
@@ -40,6 +42,8 @@ class Settings:
             model_package_arn=env.text(Var.MODEL_PACKAGE_ARN, env=environ),
             capture_stream=env.text(Var.CAPTURE_STREAM, env=environ),
             capture_sample_rate=env.number(Var.CAPTURE_SAMPLE_RATE, 1.0, minimum=0.0, maximum=1.0, env=environ),
+            labels_stream=env.text(Var.LABELS_STREAM, env=environ),
+            feedback_max_labels=env.integer(Var.FEEDBACK_MAX_LABELS, 1000, minimum=1, env=environ),
             max_batch=env.integer(Var.MAX_BATCH, 1000, minimum=1, env=environ),
             strict_categories=env.flag(Var.STRICT_CATEGORIES, env=environ),
             runtime=env.choice(Var.SERVING_RUNTIME, "auto", SERVING_RUNTIMES, env=environ),

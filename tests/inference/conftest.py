@@ -10,12 +10,12 @@ import pytest
 
 from contracts import artifact
 from demo.data import TARGET, write_breast_cancer_csv
-from inference import capture
+from inference import firehose_lines
 from tests.inference.serving_helpers import copy_artifact
 from training.train import TrainConfig, train
 
 SERVING_ENV = ("MODEL_DATA_URL", "MODEL_SHA256", "MODEL_DIR", "MODEL_NAME", "MODEL_VERSION", "MODEL_PACKAGE_ARN",
-               "CAPTURE_STREAM", "CAPTURE_SAMPLE_RATE", "MAX_BATCH", "STRICT_CATEGORIES", "SERVING_RUNTIME",
+               "CAPTURE_STREAM", "CAPTURE_SAMPLE_RATE", "LABELS_STREAM", "FEEDBACK_MAX_LABELS", "MAX_BATCH", "STRICT_CATEGORIES", "SERVING_RUNTIME",
                "MODEL_WORK_DIR")
 
 
@@ -26,9 +26,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "inference")
     monkeypatch.setenv("MODEL_WORK_DIR", str(tmp_path))
-    # moto in-process answers botocore only: capture goes through botocore's client here. The signed call
-    # is tested on its own (test_firehose_put.py) and end to end on the moto server (tests/e2e).
-    monkeypatch.setattr(capture, "signed_client", lambda env: None)
+    # moto in-process answers botocore only: capture and feedback go through botocore's client here. The signed
+    # call is tested on its own (test_firehose_put.py) and end to end on the moto server (tests/e2e).
+    monkeypatch.setattr(firehose_lines, "signed_client", lambda env: None)
 
 
 # ------------------------------------------------------------------ models (trained once per session)

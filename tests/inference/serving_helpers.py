@@ -79,9 +79,13 @@ def api_event(version: str, method: str, path: str, body: Any = None, *, raw: by
 
 
 def repeats_an_id(case: Any) -> bool:
-    """A generated batch where two instances have the same id: the one rule JSON Schema cannot state (uniqueItems
-    compares whole items), so a schema-valid body that breaks it is left out of the positive fuzz runs; its 422 is
-    tests/inference/test_prediction_ids.py's."""
+    """A generated batch (or array of labels) where two items have the same id: the one rule JSON Schema cannot state
+    (uniqueItems compares whole items), so a schema-valid body that breaks it is left out of the positive fuzz runs;
+    its 422 is tests/inference/test_prediction_ids.py's (test_feedback.py's for labels)."""
+    if isinstance(case.body, list):  # POST /feedback's array of {"id", "label"}
+        ids = [item.get("id") for item in case.body if isinstance(item, dict)]
+        given = [i for i in ids if isinstance(i, str)]
+        return len(set(given)) < len(given)
     instances = case.body.get("instances") if isinstance(case.body, dict) else None
     if not isinstance(instances, list):
         return False

@@ -6,6 +6,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from inference import firehose_lines
 from tests.inference.serving_helpers import load_app, repeats_an_id
 
 
@@ -49,14 +50,16 @@ def test_bodies_describe_the_prediction_id(openapi):
 
 
 def test_every_status_has_a_documented_body(openapi):
-    for path, codes in {"/predict": {"200", "400", "413", "422", "503"}, "/predict/batch": {"200", "400", "413", "422", "503"}}.items():
+    for path, codes in {"/predict": {"200", "400", "413", "422", "503"}, "/predict/batch": {"200", "400", "413", "422", "503"},
+                        "/feedback": {"202", "400", "413", "422", "503"}}.items():
         responses = openapi["paths"][path]["post"]["responses"]
         assert codes <= set(responses)
         assert all("schema" in responses[c]["content"]["application/json"] for c in codes)
     for path in ("/health", "/model-info"):
         assert {"200", "503"} <= set(openapi["paths"][path]["get"]["responses"])
     schemas = openapi["components"]["schemas"]
-    assert {"PredictResponse", "BatchResponse", "ErrorResponse", "ValidationIssue", "HealthResponse", "ModelInfo"} <= set(schemas)
+    assert {"PredictResponse", "BatchResponse", "FeedbackAccepted", "ErrorResponse", "ValidationIssue", "HealthResponse",
+            "ModelInfo"} <= set(schemas)
 
 
 def test_strict_mode_documents_the_categories(monkeypatch, mixed_dir):
@@ -65,13 +68,22 @@ def test_strict_mode_documents_the_categories(monkeypatch, mixed_dir):
     assert props["color"]["anyOf"][0] == {"enum": ["blue", "green", "red"]}
 
 
+class AcceptingFirehose:
+    """A labels stream that takes every record: /feedback's answers are the app's own, never a delivery 503."""
+
+    def put_record_batch(self, *, DeliveryStreamName: str, Records: list) -> dict:
+        return {"FailedPutCount": 0, "Encrypted": False, "RequestResponses": [{"RecordId": "r"} for _ in Records]}
+
+
 @pytest.mark.parametrize("model", ["mixed_dir", "breast_cancer_dir", "regression_dir"])
 def test_fuzzed_requests_get_documented_answers_and_no_5xx(monkeypatch, request, model):
     """Schema-valid and schema-breaking bodies alike: every answer is documented, none is a server error."""
-    module = load_app(monkeypatch, MODEL_DIR=str(request.getfixturevalue(model)), MAX_BATCH="5")
+    monkeypatch.setattr(firehose_lines, "environment_client", AcceptingFirehose)
+    module = load_app(monkeypatch, MODEL_DIR=str(request.getfixturevalue(model)), MAX_BATCH="5", LABELS_STREAM="labels",
+                      FEEDBACK_MAX_LABELS="5")
     schema = schemathesis.openapi.from_asgi("/openapi.json", module.app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/predict", "/predict/batch", "/health", "/model-info"}
+    assert {op.path for op in operations} >= {"/predict", "/predict/batch", "/feedback", "/health", "/model-info"}
     for operation in operations:
         @given(case=operation.as_strategy().filter(lambda case: not repeats_an_id(case)))
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)

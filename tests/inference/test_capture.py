@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from contracts import metric_names
 from contracts.capture_record import parse_line
-from inference import capture
+from inference import capture, firehose_lines
 from tests.inference.serving_helpers import VERSIONS, api_event, invoke, load_app
 
 STREAM = "capture-stream"
@@ -139,32 +139,32 @@ def test_rejected_records_count_only_their_lines(caplog):
 
 def test_pack_shares_records_and_respects_firehose_limits():
     small = [b"x" * 99 + b"\n"] * 25
-    batches, too_big = capture.pack(small)
+    batches, too_big = firehose_lines.pack(small)
     assert too_big == 0 and len(batches) == 1 and batches[0] == [b"".join(small)]
 
     line = b"y" * (300 * 1024 - 1) + b"\n"  # three fit in one 1,000 KiB record
-    batches, _ = capture.pack([line] * 50)
+    batches, _ = firehose_lines.pack([line] * 50)
     records = [r for batch in batches for r in batch]
-    assert all(len(r) <= capture.MAX_RECORD_BYTES for r in records)
+    assert all(len(r) <= firehose_lines.MAX_RECORD_BYTES for r in records)
     assert sum(r.count(b"\n") for r in records) == 50
-    assert all(sum(map(len, batch)) <= capture.MAX_BATCH_BYTES and len(batch) <= capture.MAX_BATCH_RECORDS
+    assert all(sum(map(len, batch)) <= firehose_lines.MAX_BATCH_BYTES and len(batch) <= firehose_lines.MAX_BATCH_RECORDS
                for batch in batches)
     assert len(batches) > 1
 
-    huge = b"z" * (capture.MAX_RECORD_BYTES + 1)
-    batches, too_big = capture.pack([huge, small[0]])
+    huge = b"z" * (firehose_lines.MAX_RECORD_BYTES + 1)
+    batches, too_big = firehose_lines.pack([huge, small[0]])
     assert too_big == 1 and batches == [[small[0]]]
 
 
 def test_pack_starts_a_new_call_after_500_records(monkeypatch):
-    monkeypatch.setattr(capture, "MAX_RECORD_BYTES", 100)  # one 60-byte line per record
-    batches, _ = capture.pack([b"v" * 59 + b"\n"] * 501)
+    monkeypatch.setattr(firehose_lines, "MAX_RECORD_BYTES", 100)  # one 60-byte line per record
+    batches, _ = firehose_lines.pack([b"v" * 59 + b"\n"] * 501)
     assert [len(b) for b in batches] == [500, 1]
 
 
 def test_pack_starts_a_new_call_before_4_mib():
     line = b"w" * (600 * 1024) + b"\n"  # one per record
-    batches, _ = capture.pack([line] * 6)
+    batches, _ = firehose_lines.pack([line] * 6)
     assert [len(b) for b in batches] == [6]  # 3.6 MiB: one call
-    batches, _ = capture.pack([line] * 7)
+    batches, _ = firehose_lines.pack([line] * 7)
     assert [len(b) for b in batches] == [6, 1]  # 4.2 MiB would exceed 4 MiB

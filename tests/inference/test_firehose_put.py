@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from contracts import metric_names
-from inference import capture, firehose_put
+from inference import capture, firehose_lines, firehose_put
 from inference.firehose_put import Endpoint, PutFailed, SignedFirehose, endpoint_for
 from inference.sigv4 import Credentials
 from tests.inference.serving_helpers import StubHandler, loopback_server
@@ -147,7 +147,7 @@ def test_the_sink_counts_what_the_signed_call_could_not_deliver(stub):
 
 def test_a_sink_made_from_the_environment_uses_the_signed_call(monkeypatch):
     # The folder's fixture sends capture through botocore, for moto in-process; here, the real choice.
-    monkeypatch.setattr(capture, "signed_client", firehose_put.signed_client)
+    monkeypatch.setattr(firehose_lines, "signed_client", firehose_put.signed_client)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     assert isinstance(capture.CaptureSink("s", 1.0)._client, SignedFirehose)

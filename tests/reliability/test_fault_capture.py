@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from contracts import metric_names
 from demo.local_server import free_port
-from inference import capture
+from inference import firehose_lines
 from tests.inference.serving_helpers import api_event, invoke, load_app
 from tests.reliability.reliability_helpers import STREAM, captured_lines, emf_values, firehose_to_s3
 
@@ -67,7 +67,7 @@ class RejectingFirehose:
 
 def test_partly_rejected_batch_counts_exactly_the_lines_lost(breast_cancer_dir, bc_rows, monkeypatch, lambda_context, capsys):
     # A few lines per Firehose record, so one call carries several records to accept or reject.
-    monkeypatch.setattr(capture, "MAX_RECORD_BYTES", 3 * len(json.dumps({"features": bc_rows[0]})))
+    monkeypatch.setattr(firehose_lines, "MAX_RECORD_BYTES", 3 * len(json.dumps({"features": bc_rows[0]})))
     with mock_aws():
         s3 = boto3.client("s3")
         firehose_to_s3(s3, boto3.client("firehose"))

@@ -81,10 +81,11 @@ def test_generated_requests_get_documented_answers_and_no_5xx(served):
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json", config=config)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {(op.method, op.path) for op in operations} == {
-        ("get", "/health"), ("get", "/model-info"), ("post", "/predict"), ("post", "/predict/batch")}
+        ("get", "/health"), ("get", "/model-info"), ("post", "/predict"), ("post", "/predict/batch"), ("post", "/feedback")}
     ran = {}
     with requests.Session() as session:
-        for op in operations:
+        # /feedback needs a labels stream to answer 202 (none here): tests/inference/test_api_models.py fuzzes it.
+        for op in [op for op in operations if op.path != "/feedback"]:
             # An operation without inputs has no schema to break: positive only.
             modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if len(op.body) else [])
             for mode in modes:

@@ -156,7 +156,8 @@ def test_capture_silent_alarm_needs_enough_predictions_and_no_capture(request, w
 
 def test_the_silence_window_outlasts_firehose_buffering(default_app):
     """A record waits up to the buffering interval before S3: the shortest window allowed is well above it."""
-    stream = only(default_app.serving, "AWS::KinesisFirehose::DeliveryStream")
+    (stream,) = [s["Properties"] for s in resources(default_app.serving, "AWS::KinesisFirehose::DeliveryStream").values()
+                 if s["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"].startswith("capture/")]
     buffered = stream["ExtendedS3DestinationConfiguration"]["BufferingHints"]["IntervalInSeconds"]
     assert buffered * 2 <= 5 * 60
     assert Config(capture_silence_minutes=5).capture_silence_minutes == 5

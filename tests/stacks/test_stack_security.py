@@ -58,8 +58,9 @@ def test_no_wildcard_actions_and_star_resources_only_where_aws_requires(request,
             if "*" in as_list(statement["Resource"]):
                 assert set(actions) <= ANY_RESOURCE_ACTIONS, (name, policy, actions)
             wildcard = [a for a in actions if "*" in a and a != "kms:GenerateDataKey*"]
-            # Only Firehose's S3 destination role (L2 default grant on the capture-only bucket) has them.
-            assert not wildcard or policy.startswith("CaptureStreamS3DestinationRole"), (name, policy, wildcard)
+            # Only the Firehose S3 destination roles (L2 default grant on the capture bucket) have them.
+            assert not wildcard or policy.startswith(("CaptureStreamS3DestinationRole", "LabelsStreamS3DestinationRole")), (
+                name, policy, wildcard)
 
 
 def test_put_metric_data_is_limited_to_the_sagemaker_namespace(default_app):

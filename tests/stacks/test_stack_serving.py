@@ -1,4 +1,5 @@
-"""Serving stack: image function, `live` alias and canary deployment, the API's routes and auth, request capture."""
+"""Serving stack: image function, `live` alias and canary deployment, the API's routes and auth, request capture and
+the labels stream of POST /feedback."""
 from __future__ import annotations
 
 import json
@@ -19,13 +20,23 @@ from tests.stacks.stack_helpers import (
 
 pytestmark = pytest.mark.slow
 
-ROUTES = {("POST", "predict"), ("POST", "batch"), ("GET", "health"), ("GET", "model-info"), ("GET", "docs"),
-          ("GET", "openapi.json")}
+ROUTES = {("POST", "predict"), ("POST", "batch"), ("POST", "feedback"), ("GET", "health"), ("GET", "model-info"),
+          ("GET", "docs"), ("GET", "openapi.json")}
 
 
 @pytest.fixture(scope="module")
 def function(default_app):
     return function_by_command(default_app.serving, "inference.app.handler")
+
+
+def streams(template):
+    """The Firehose streams by role: "capture" and "labels" → (logical id, properties)."""
+    found = {}
+    for logical_id, stream in resources(template, "AWS::KinesisFirehose::DeliveryStream").items():
+        prefix = stream["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"]
+        found["labels" if prefix.startswith("labels/") else "capture"] = (logical_id, stream["Properties"])
+    assert len(found) == 2, found
+    return found
 
 
 def methods(template):
@@ -50,8 +61,10 @@ def test_function_environment_follows_the_serving_contract(default_app, function
         "MODEL_NAME": "breast-cancer", "MODEL_VERSION": "", "MODEL_DATA_URL": "", "MODEL_SHA256": "",
         "MODEL_PACKAGE_ARN": "", "CAPTURE_SAMPLE_RATE": "1.0", "MAX_BATCH": "1000", "MODEL_RETRY_SECONDS": "30",
         "STRICT_CATEGORIES": "false", "SERVING_RUNTIME": "auto"}
-    stream_id = next(iter(resources(default_app.serving, "AWS::KinesisFirehose::DeliveryStream")))
-    assert env["CAPTURE_STREAM"] == {"Ref": stream_id}
+    found = streams(default_app.serving)
+    assert env["CAPTURE_STREAM"] == {"Ref": found["capture"][0]}
+    assert env["LABELS_STREAM"] == {"Ref": found["labels"][0]}
+    assert env["FEEDBACK_MAX_LABELS"] == "1000"
 
 
 def test_promoted_model_is_function_configuration(variant_app):
@@ -66,9 +79,10 @@ def test_serving_settings_reach_the_server_as_it_reads_them(variant_app):
     from inference.settings import Settings
 
     env = function_by_command(variant_app.serving, "inference.app.handler")["Environment"]["Variables"]
-    assert (env["STRICT_CATEGORIES"], env["SERVING_RUNTIME"]) == ("true", "onnxruntime")
+    assert (env["STRICT_CATEGORIES"], env["SERVING_RUNTIME"], env["FEEDBACK_MAX_LABELS"]) == ("true", "onnxruntime", "200")
     settings = Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
     assert settings.strict_categories is True and settings.runtime == "onnxruntime"
+    assert settings.feedback_max_labels == 200
 
 
 def test_live_alias_points_at_the_current_version(default_app):
@@ -197,8 +211,19 @@ def test_iam_mode_signs_every_route_but_the_public_docs_and_has_no_keys(variant_
     assert "ApiKeyId" not in variant_app.serving.find_outputs("*")
 
 
+def test_feedback_takes_the_same_auth_as_predict_in_both_modes(default_app, variant_app):
+    for app, expected in ((default_app, {"ApiKeyRequired": True}), (variant_app, {"AuthorizationType": "AWS_IAM"})):
+        found = methods(app.serving)
+        feedback, predict = found[("POST", "feedback")], found[("POST", "predict")]
+        for key in ("ApiKeyRequired", "AuthorizationType"):
+            assert feedback.get(key) == predict.get(key), (key, feedback.get(key))
+        assert {key: feedback.get(key) for key in expected} == expected
+        assert "LiveAlias" in json.dumps(feedback["Integration"]["Uri"])
+        assert "RequestValidatorId" not in feedback  # the app checks the body and names the field and the row
+
+
 def test_capture_stream_writes_gzip_hourly_partitions_under_the_model(default_app):
-    stream = only(default_app.serving, "AWS::KinesisFirehose::DeliveryStream")
+    stream = streams(default_app.serving)["capture"][1]
     assert stream["DeliveryStreamType"] == "DirectPut"
     assert stream["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
     s3 = stream["ExtendedS3DestinationConfiguration"]
@@ -209,14 +234,47 @@ def test_capture_stream_writes_gzip_hourly_partitions_under_the_model(default_ap
     assert "CaptureBucketArn" in json.dumps(s3["BucketARN"])
 
 
-def test_inference_role_can_read_models_and_put_capture_batches_only(default_app):
+def test_the_capture_stream_keeps_its_logical_ids(default_app):
+    """The construct serves both streams now; the deployed capture stream and its role are not replaced."""
+    capture_id, _ = streams(default_app.serving)["capture"]
+    assert capture_id.startswith("CaptureStream")
+    roles = resources(default_app.serving, "AWS::IAM::Role")
+    assert any(lid.startswith("CaptureStreamS3DestinationRole") for lid in roles)
+    assert any(lid.startswith("LabelsStreamS3DestinationRole") for lid in roles)
+
+
+@pytest.mark.parametrize("which", ["default_app", "variant_app"])
+def test_labels_stream_writes_gzip_hourly_partitions_under_feedback(request, which):
+    synthesized = request.getfixturevalue(which)
+    model = synthesized.config.model_name
+    _, stream = streams(synthesized.serving)["labels"]
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    assert stream["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+    s3 = stream["ExtendedS3DestinationConfiguration"]
+    # Where the model-quality check lists Firehose's labels: names.feedback_prefix + the hourly partition.
+    assert s3["Prefix"] == f"labels/{model}/feedback/!{{timestamp:yyyy/MM/dd/HH}}/"
+    assert s3["ErrorOutputPrefix"] == (f"label-errors/{model}/!{{firehose:error-output-type}}/"
+                                       "!{timestamp:yyyy/MM/dd/HH}/")
+    assert s3["CompressionFormat"] == "GZIP"
+    assert s3["BufferingHints"] == {"IntervalInSeconds": 60, "SizeInMBs": 5}
+    assert "CaptureBucketArn" in json.dumps(s3["BucketARN"])
+
+
+def test_inference_role_can_read_models_and_put_batches_on_its_two_streams_only(default_app):
     statements = role_statements(default_app.serving, "InferenceRole")
     actions = actions_of(statements)
     assert {a for a in actions if a.startswith(("s3:", "firehose:"))} == {"s3:GetObject", "firehose:PutRecordBatch"}
     get = [s for s in statements if "s3:GetObject" in as_list(s["Action"])]
     assert flatten(get[0]["Resource"]).endswith("/models/breast-cancer/*")
+    found = streams(default_app.serving)
+    puts = [s for s in statements if any(a.startswith("firehose:") for a in as_list(s["Action"]))]
+    assert all(as_list(s["Action"]) == ["firehose:PutRecordBatch"] for s in puts)
+    targets = [r["Fn::GetAtt"] for s in puts for r in as_list(s["Resource"])]
+    assert sorted(targets) == sorted([[found["capture"][0], "Arn"], [found["labels"][0], "Arn"]])
 
 
 def test_outputs_for_clients_and_promotion(default_app):
-    assert {"ApiUrl", "ApiKeyId", "FunctionName", "AliasArn", "CaptureStreamName", "DeploymentApplicationName",
-            "DeploymentGroupName"} <= set(default_app.serving.find_outputs("*"))
+    outputs = default_app.serving.find_outputs("*")
+    assert {"ApiUrl", "ApiKeyId", "FunctionName", "AliasArn", "CaptureStreamName", "LabelsStreamName",
+            "DeploymentApplicationName", "DeploymentGroupName"} <= set(outputs)
+    assert outputs["LabelsStreamName"]["Value"] == {"Ref": streams(default_app.serving)["labels"][0]}
