@@ -1,6 +1,7 @@
 """EventBridge patterns and the inputs their rules pass on, shared by the stacks and the local loop.
 
-Drift → retraining (monitoring stack); a file landing in a batch job's folder → a batch job (batch stack).
+Drift or model-quality alarm → retraining (monitoring stack); a file landing in a batch job's folder → a batch job
+(batch stack).
 """
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ OBJECT_CREATED = "Object Created"
 OBJECT_KEY_PATH = "$.detail.object.key"
 
 
-def drift_alarm_pattern(alarm_arn: str) -> dict:
-    """Matches the dataset-drift alarm entering ALARM (EventBridge pattern syntax)."""
+# What started a retraining run (the training input's "trigger"): the rule on each alarm says which.
+DRIFT_TRIGGER = "drift-alarm"
+QUALITY_TRIGGER = "quality-alarm"
+
+
+def alarm_pattern(alarm_arn: str) -> dict:
+    """Matches one CloudWatch alarm entering ALARM (EventBridge pattern syntax)."""
     return {
         "source": ["aws.cloudwatch"],
         "detail-type": [ALARM_STATE_CHANGE],
@@ -25,9 +31,9 @@ def drift_alarm_pattern(alarm_arn: str) -> dict:
     }
 
 
-def retraining_input(*, model_name: str, data_uri: str, target: str) -> dict:
-    """What the rule passes to the training state machine."""
-    return {"model_name": model_name, "data_uri": data_uri, "target": target, "trigger": "drift-alarm"}
+def retraining_input(*, model_name: str, data_uri: str, target: str, trigger: str = DRIFT_TRIGGER) -> dict:
+    """What a retraining rule passes to the training state machine."""
+    return {"model_name": model_name, "data_uri": data_uri, "target": target, "trigger": trigger}
 
 
 def batch_upload_pattern(bucket_name: str, model_name: str) -> dict:

@@ -209,11 +209,22 @@ class Config:
 
     @property
     def drift_period_minutes(self) -> int:
-        """Minutes between drift checks (cron schedules count as hourly), capped at CloudWatch's one-day period."""
-        rate = _RATE.match(self.drift_schedule)
-        if rate is None:
-            return 60
-        return min(int(rate.group(1)) * _MINUTES[rate.group(2).rstrip("s")], 1440)
+        """Minutes between drift checks: the period of the alarms on its metrics."""
+        return schedule_period_minutes(self.drift_schedule)
+
+    @property
+    def model_quality_period_minutes(self) -> int:
+        """Minutes between model-quality checks: the period of the ModelQuality alarm."""
+        return schedule_period_minutes(self.model_quality_schedule)
+
+
+def schedule_period_minutes(expression: str) -> int:
+    """Minutes between runs of a rate schedule (a cron schedule counts as hourly), capped at CloudWatch's one-day
+    alarm period."""
+    rate = _RATE.match(expression)
+    if rate is None:
+        return 60
+    return min(int(rate.group(1)) * _MINUTES[rate.group(2).rstrip("s")], 1440)
 
 
 def _coerce(key: str, raw: Any, kind: Any) -> Any:

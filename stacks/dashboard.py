@@ -1,9 +1,9 @@
 """The operations dashboard: traffic, latency, errors, cold starts, predictions, capture, data quality, drift,
-training runs, batch jobs."""
+model quality, training runs, batch jobs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -15,6 +15,7 @@ from constructs import Construct
 from contracts import metric_names
 from stacks.config import Config
 from stacks.input_alarms import client_error_rate
+from training.evaluate import PRIMARY_METRIC
 
 if TYPE_CHECKING:
     from stacks.serving_stack import ServingStack
@@ -35,7 +36,7 @@ def search(metric_name: str, statistic: str, period: Duration, **dimensions: str
 
 def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, training: TrainingStack,
                     drift_check: lambda_.IFunction, drift_fanout: sfn.IStateMachine, dead_letters: sqs.IQueue,
-                    batch_jobs: sfn.IStateMachine,
+                    batch_jobs: sfn.IStateMachine, quality_check: lambda_.IFunction, quality_period: Duration,
                     alarms: Sequence[cloudwatch.IAlarm]) -> cloudwatch.Dashboard:
     """One dashboard per deployment, named after the project."""
     api = serving.api.api
@@ -121,6 +122,8 @@ def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, 
                                                      **by_model), drift_period)]),
         cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=2 * WIDTH, height=6),
     )
+    model_quality_widgets(dashboard, config, quality_check, quality_period, graph, expression,
+                          next(a for a in alarms if a.node.id == "ModelQuality"))
     # Batch scoring: one datapoint per job of each metric, published by its summary step.
     dashboard.add_widgets(
         graph("Batch jobs",
@@ -136,3 +139,38 @@ def build_dashboard(scope: Construct, *, config: Config, serving: ServingStack, 
               expression("duration", search(metric_names.BATCH_DURATION, "Maximum", HOUR, **by_model), HOUR)),
     )
     return dashboard
+
+
+def model_quality_widgets(dashboard: cloudwatch.Dashboard, config: Config, quality_check: lambda_.IFunction,
+                          period: Duration, graph: Any, expression: Any, alarm: cloudwatch.IAlarm) -> None:
+    """Realized beside estimated quality per version, label coverage and delay, the ModelQuality alarm, the runs.
+
+    One datapoint per version and run (its latest window), so the lines step once per `model_quality_schedule`.
+    """
+    by_model = {metric_names.DIM_MODEL_NAME: config.model_name}
+    primary = PRIMARY_METRIC.get(config.task)
+    which = {metric_names.DIM_METRIC: primary} if primary else {}  # task inferred at training: every metric
+    title = primary or "every metric"
+    dashboard.add_widgets(
+        graph(f"Model quality: realized vs estimated {title} (per version)",
+              expression("realized", search(metric_names.QUALITY_REALIZED, "Maximum", period, **by_model, **which),
+                         period),
+              expression("estimated", search(metric_names.QUALITY_ESTIMATED, "Maximum", period, **by_model, **which),
+                         period)),
+        graph("Labels: coverage (share of predictions labelled) and delay (median hours)",
+              expression("coverage", search(metric_names.LABEL_COVERAGE, "Maximum", period, **by_model), period),
+              right=[expression("delay h", search(metric_names.LABEL_DELAY_HOURS, "Maximum", period, **by_model),
+                                period)]),
+        cloudwatch.AlarmWidget(title="ModelQuality alarm (1 = a version's latest verdict is degraded)", alarm=alarm,
+                               width=WIDTH, height=6),
+    )
+    total = {metric_names.DIM_MODEL_NAME: config.model_name}
+    dashboard.add_widgets(
+        graph("Model-quality check runs; unmatched and invalid labels",
+              quality_check.metric_invocations(period=period, statistic="Sum", label="runs"),
+              quality_check.metric_errors(period=period, statistic="Sum", label="errors"),
+              right=[cloudwatch.Metric(namespace=metric_names.NAMESPACE, metric_name=name, dimensions_map=total,
+                                       statistic="Maximum", period=period, label=label)
+                     for name, label in ((metric_names.LABELS_UNMATCHED, "unmatched labels"),
+                                         (metric_names.LABELS_INVALID, "invalid labels"))]),
+    )

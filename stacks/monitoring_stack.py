@@ -1,4 +1,5 @@
-"""Monitoring: the scheduled drift check, alarms to SNS, the dashboard, and the optional drift → retrain rule."""
+"""Monitoring: the scheduled drift and model-quality checks, alarms to SNS, the dashboard, and the optional
+drift → retrain and model quality → retrain rules."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,7 +15,7 @@ from constructs import Construct
 
 from contracts import metric_names, names
 from contracts.env import Var
-from contracts.events import drift_alarm_pattern, retraining_input
+from contracts.events import DRIFT_TRIGGER, QUALITY_TRIGGER, alarm_pattern, retraining_input
 from contracts.names import Output
 from stacks.batch_stack import BatchStack
 from stacks.config import Config
@@ -22,6 +23,7 @@ from stacks.dashboard import build_dashboard
 from stacks.drift_fanout import DriftFanout
 from stacks.image_function import ImageFunction
 from stacks.input_alarms import drift_check_metric, input_alarms
+from stacks.model_quality import ModelQuality
 from stacks.nag import acknowledge
 from stacks.notification_topic import NotificationTopic
 from stacks.serving_stack import ServingStack
@@ -34,8 +36,8 @@ DRIFT_TIMEOUT_MINUTES = 10  # one run's time limit; bench/bench_drift.py project
 
 
 class MonitoringStack(Stack):
-    """Drift check every `drift_schedule`; alarms on drift, data quality, API errors and latency, capture, Lambda
-    errors, failed training and failed batch jobs."""
+    """Drift check every `drift_schedule`, model-quality check every `model_quality_schedule`; alarms on drift, data
+    quality, model quality, API errors and latency, capture, Lambda errors, failed training and failed batch jobs."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
                  training: TrainingStack, serving: ServingStack, batch: BatchStack, **kwargs: Any) -> None:
@@ -55,7 +57,8 @@ class MonitoringStack(Stack):
             retention_period=Duration.days(14),
         )
         acknowledge(self.dead_letters, "AwsSolutions-SQS3",
-                    "This queue is the dead-letter queue of the drift check (function and schedule target).")
+                    "This queue is the dead-letter queue of the drift and model-quality checks (functions and "
+                    "schedule targets).")
         buckets = SharedBuckets.import_from(self, storage)
         self.drift_check = self._drift_function(config, storage, buckets, capture_prefix=serving.capture.prefix)
         self.drift_fanout = DriftFanout(self, "DriftFanout", config=config, buckets=buckets, image=storage.image,
@@ -67,21 +70,30 @@ class MonitoringStack(Stack):
             targets=[targets.LambdaFunction(self.drift_check.function, retry_attempts=2,
                                             max_event_age=Duration.hours(1), dead_letter_queue=self.dead_letters)],
         )
+        self.model_quality = ModelQuality(self, "ModelQualityCheck", config=config, image=storage.image,
+                                          buckets=buckets, dead_letters=self.dead_letters, dead_letter_key=key)
         self.alarms = self._alarms(config, training, serving, batch)
         action = cw_actions.SnsAction(self.alarm_topic.topic)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(action)
-        for verdict in ("drift", "data_quality"):  # the drift check's verdicts: their all-clear is news too
+        for verdict in ("drift", "data_quality", "quality"):  # the checks' verdicts: their all-clear is news too
             self.alarms[verdict].add_ok_action(action)
-        self.retrain_rule = self._retrain_rule(config, training) if config.retrain_on_drift else None
+        self.retrain_rule = self._retrain_rule(
+            config, training, "RetrainOnDrift", self.alarms["drift"], DRIFT_TRIGGER,
+            "Start the training pipeline when the dataset drift alarm goes to ALARM") if config.retrain_on_drift else None
+        self.retrain_on_quality_rule = self._retrain_rule(
+            config, training, "RetrainOnQuality", self.alarms["quality"], QUALITY_TRIGGER,
+            "Start the training pipeline when the model-quality alarm goes to ALARM") if config.retrain_on_quality else None
         self.dashboard = build_dashboard(self, config=config, serving=serving, training=training,
                                          drift_check=self.drift_check.function,
                                          drift_fanout=self.drift_fanout.state_machine, dead_letters=self.dead_letters,
-                                         batch_jobs=batch.state_machine,
+                                         batch_jobs=batch.state_machine, quality_check=self.model_quality.function,
+                                         quality_period=self.model_quality.period,
                                          alarms=list(self.alarms.values()))
         CfnOutput(self, Output.ALARM_TOPIC_ARN, value=self.alarm_topic.topic.topic_arn)
         CfnOutput(self, Output.DRIFT_CHECK_FUNCTION, value=self.drift_check.function.function_name)
         CfnOutput(self, Output.DRIFT_FANOUT_STATE_MACHINE_ARN, value=self.drift_fanout.state_machine.state_machine_arn)
+        CfnOutput(self, Output.QUALITY_CHECK_FUNCTION, value=self.model_quality.function.function_name)
 
     def _drift_function(self, config: Config, storage: StorageStack, buckets: SharedBuckets, *,
                         capture_prefix: str) -> ImageFunction:
@@ -165,7 +177,15 @@ class MonitoringStack(Stack):
                                          function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"), 1),
             "drift_errors": alarm("DriftCheckErrors", "The drift check failed",
                                   self.drift_check.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"), 1),
-            "dead_letters": alarm("DeadLetterMessages", "Drift check events gave up after retries",
+            "quality": alarm(
+                "ModelQuality", f"The model-quality check found {config.model_name}'s realized quality degraded: a "
+                "judged metric's interval below the training hold-out's minus the tolerance, or below its floor, "
+                "in a model version's latest window with enough labels (the run report in S3 says which)",
+                self.model_quality.degraded_metric(config), metric_names.QUALITY_ALARM_THRESHOLD,
+                # A run without a verdict (too few labels) publishes no ModelQualityDegraded: keep the last verdict
+                # (each return to ALARM would start another retraining with retrain_on_quality).
+                missing=cloudwatch.TreatMissingData.IGNORE),
+            "dead_letters": alarm("DeadLetterMessages", "Drift or model-quality check events gave up after retries",
                                   self.dead_letters.metric_approximate_number_of_messages_visible(
                                       period=FIVE_MINUTES, statistic="Maximum"), 1),
             "training_failed": alarm("TrainingFailed", "A training pipeline execution failed",
@@ -189,19 +209,21 @@ class MonitoringStack(Stack):
                            "timed_out": machine.metric_timed_out(period=FIVE_MINUTES, statistic="Sum")},
             period=FIVE_MINUTES)
 
-    def _retrain_rule(self, config: Config, training: TrainingStack) -> events.Rule:
-        """Dataset drift alarm → a training run on the configured data (refresh it before the drift builds up)."""
-        pattern = drift_alarm_pattern(self.alarms["drift"].alarm_arn)
+    def _retrain_rule(self, config: Config, training: TrainingStack, construct_id: str, alarm: cloudwatch.Alarm,
+                      trigger: str, description: str) -> events.Rule:
+        """An alarm entering ALARM → a training run on the configured data, its input saying which alarm started it."""
+        pattern = alarm_pattern(alarm.alarm_arn)
         return events.Rule(
-            self, "RetrainOnDrift",
-            description="Start the training pipeline when the dataset drift alarm goes to ALARM",
+            self, construct_id,
+            description=description,
             event_pattern=events.EventPattern(
                 source=pattern["source"], detail_type=pattern["detail-type"], resources=pattern["resources"],
                 detail=pattern["detail"]),
             targets=[targets.SfnStateMachine(
                 training.state_machine, retry_attempts=3,
                 input=events.RuleTargetInput.from_object(retraining_input(
-                    model_name=config.model_name, data_uri=training.default_data_uri, target=config.target)),
+                    model_name=config.model_name, data_uri=training.default_data_uri, target=config.target,
+                    trigger=trigger)),
             )],
         )
 

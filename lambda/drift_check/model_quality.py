@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -82,9 +83,11 @@ class Captured:
             except msgspec.DecodeError:  # ValidationError included
                 self.rejected["bad_record"] += 1
                 continue
-            self._add(record)
+            self.add_record(record)
 
-    def _add(self, record: Any) -> None:
+    def add_record(self, record: Any) -> None:
+        """One decoded record with id, prediction, probability, model_version and time (the scheduled check
+        decodes each line once and routes the records to their windows)."""
         prediction = self._prediction(record.prediction)
         if prediction is None:
             self.rejected["prediction_not_a_class" if self.classes else "prediction_not_a_number"] += 1
@@ -129,6 +132,7 @@ class Join:
     y_true: list[int | float]
     unmatched: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
+    arrivals: list[str | None] = field(default_factory=list)  # each matched label's time
 
 
 def join(captured: Captured, considered: list[int], labels: dict[str, GroundTruth]) -> Join:
@@ -146,7 +150,30 @@ def join(captured: Captured, considered: list[int], labels: dict[str, GroundTrut
             continue
         found.rows.append(row)
         found.y_true.append(value)
+        found.arrivals.append(record.time)
     return found
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def label_delay(captured: Captured, matched: Join) -> tuple[float | None, float | None]:
+    """Median and 90th percentile of the hours from prediction to label arrival (negative delays count as 0)."""
+    delays = []
+    for row, arrival in zip(matched.rows, matched.arrivals, strict=True):
+        predicted, arrived = _moment(captured.times[row]), _moment(arrival)
+        if predicted is not None and arrived is not None:
+            delays.append(max(0.0, (arrived - predicted).total_seconds() / 3600))
+    if not delays:
+        return None, None
+    return round(float(np.median(delays)), 3), round(float(np.percentile(delays, 90)), 3)
 
 
 def _labelled(captured: Captured, rows: list[int], y_true: list[int | float]) -> Labelled:
@@ -227,13 +254,15 @@ def check(captured: Captured, labels: Labels, meta: Metadata, *, settings: Setti
     times = sorted(t for t in (captured.times[i] for i in considered) if t)
     window = window or QualityWindow()
     window.start, window.end = (times[0], times[-1]) if times else (None, None)
+    delay_median, delay_p90 = label_delay(captured, matched)
     report = QualityReport(
         generated_at=utc_now(), model=ModelRef(name=meta.model_name, version=meta.model_version), task=meta.task,
         window=window, status=status, reason=reason, primary_metric=primary, predictions=len(considered),
         predictions_without_id=len(considered) - with_id, rejected_captures=dict(captured.rejected),
         labels=len(labels.records), replaced_labels=replaced, matched=n, unmatched_labels=matched.unmatched,
         invalid_labels=sum(invalid.values()), invalid_reasons=dict(invalid),
-        label_coverage=round(n / with_id, 6) if with_id else None, realized=realized, intervals=intervals,
+        label_coverage=round(n / with_id, 6) if with_id else None, label_delay_median_hours=delay_median,
+        label_delay_p90_hours=delay_p90, realized=realized, intervals=intervals,
         baseline=baseline, degraded_metrics=[p.split(" ", 1)[0] for p in problems],
         thresholds=settings.describe(), model_versions=_per_version(captured, considered, matched),
     )

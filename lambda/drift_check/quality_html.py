@@ -1,13 +1,14 @@
-"""A model-quality report as one self-contained HTML page: realized, interval, estimated and training metrics."""
+"""Model-quality reports as self-contained HTML pages: one window's realized, interval, estimated and training
+metrics (render), and a scheduled run's table of windows (render_run)."""
 from __future__ import annotations
 
 from html import escape
 
-from contracts.quality_report import QualityReport
+from contracts.quality_report import QualityReport, QualityRun, WindowSummary
 from drift_check.report_html import STYLE, _badge, _num
 
 # The drift page's style, plus the quality verdicts' colours.
-QUALITY_STYLE = STYLE + ".degraded{background:#c62828}.insufficient_labels{background:#757575}\n"
+QUALITY_STYLE = STYLE + ".degraded{background:#c62828}.insufficient_labels,.unchanged{background:#757575}\n"
 
 
 def _metrics_table(report: QualityReport) -> str:
@@ -29,7 +30,9 @@ def _counts(report: QualityReport) -> str:
     rows = [("predictions considered", report.predictions), ("without an id (cannot be joined)", report.predictions_without_id),
             ("labels read", report.labels), ("labels replaced by a later one", report.replaced_labels),
             ("matched", report.matched), ("unmatched labels", report.unmatched_labels),
-            ("invalid labels", report.invalid_labels), ("label coverage", report.label_coverage)]
+            ("invalid labels", report.invalid_labels), ("label coverage", report.label_coverage),
+            ("label delay, median hours", report.label_delay_median_hours),
+            ("label delay, 90th percentile hours", report.label_delay_p90_hours)]
     rows += [(f"invalid: {k}", v) for k, v in report.invalid_reasons.items()]
     rows += [(f"capture lines not used: {k}", v) for k, v in report.rejected_captures.items()]
     return "<table>" + "".join(f"<tr><td>{escape(k)}</td><td>{_num(v)}</td></tr>" for k, v in rows) + "</table>"
@@ -47,6 +50,8 @@ def render(report: QualityReport) -> str:
     """The whole page; every value from the report is HTML-escaped."""
     title = escape(f"Model quality {report.model.name} {report.model.version or ''}".strip())
     window = report.window
+    period = (f"<p>window {escape(window.period_start)} to {escape(window.period_end or '–')} (UTC)</p>"
+              if window.period_start else "")
     basis = ""
     if report.estimated:
         basis = (f"<p>estimated from the probabilities of {report.estimated_rows} predictions, "
@@ -57,11 +62,52 @@ def render(report: QualityReport) -> str:
         f"<style>{QUALITY_STYLE}</style></head><body>"
         f"<h1>{title} {_badge(report.status)}</h1>"
         f"<p>generated {escape(report.generated_at)}; predictions from {escape(window.start or '–')} to "
-        f"{escape(window.end or '–')}; {escape(report.task)}, primary metric {escape(report.primary_metric)}</p>"
+        f"{escape(window.end or '–')}; {escape(report.task)}, primary metric {escape(report.primary_metric)}</p>{period}"
         f"<p>{escape(report.reason)}</p>"
         f"<h2>Metrics</h2>{_metrics_table(report)}{basis}"
         f"<h2>Labels and predictions</h2>{_counts(report)}"
         f"<h2>By model version</h2>{_versions(report)}"
         f"<p>thresholds: {escape(', '.join(f'{k} {v}' for k, v in report.thresholds.items()))}</p>"
+        "</body></html>"
+    )
+
+
+def _window_row(w: WindowSummary) -> str:
+    interval = f"[{_num(w.interval[0])}, {_num(w.interval[1])}]" if w.interval else "–"
+    delay = f"{_num(w.label_delay_median_hours)} / {_num(w.label_delay_p90_hours)}"
+    note = f"<br><small>{escape(w.baseline_note)}</small>" if w.baseline_note else ""
+    return (f"<tr><td>{escape(w.model_version)}</td><td>{escape(w.period_start)}</td><td>{w.predictions}</td>"
+            f"<td>{w.matched}</td><td>{_num(w.label_coverage)}</td><td>{delay}</td>"
+            f"<td>{_num(w.realized)} {interval}</td><td>{_num(w.estimated)}</td><td>{_num(w.baseline)}{note}</td>"
+            f"<td>{_badge(w.status)}{' (rewritten)' if w.changed else ''}</td>"
+            f"<td>{escape(w.report_key)}</td></tr>")
+
+
+def render_run(run: QualityRun) -> str:
+    """A scheduled run: every window of the horizon (newest first) and the totals of what was read."""
+    title = escape(f"Model quality {run.model.name}: scheduled check")
+    primary = escape(run.windows[0].primary_metric) if run.windows else "primary metric"
+    head = ("<tr><th>version</th><th>window start</th><th>predictions</th><th>matched</th><th>coverage</th>"
+            "<th>label delay h (median / p90)</th><th>realized " + primary + " [interval]</th>"
+            "<th>estimated</th><th>training</th><th>status</th><th>report</th></tr>")
+    totals = [("predictions", run.predictions), ("label records read", run.labels),
+              ("labels replaced by a later one", run.replaced_labels), ("unmatched labels", run.unmatched_labels),
+              ("invalid labels", run.invalid_labels), ("capture objects read", run.capture_objects),
+              ("label objects read", run.label_objects), ("unreadable objects", len(run.unreadable_objects))]
+    totals += [(f"invalid: {k}", v) for k, v in run.invalid_reasons.items()]
+    totals += [(f"capture lines not used: {k}", v) for k, v in run.rejected_captures.items()]
+    unreadable = "".join(f"<li>{escape(u.key)}: {escape(u.error)}</li>" for u in run.unreadable_objects)
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{QUALITY_STYLE}</style></head><body>"
+        f"<h1>{title} {_badge(run.status)}</h1>"
+        f"<p>generated {escape(run.generated_at)}; live version {escape(run.model.version or '–')}; windows of "
+        f"{run.window_hours} h since {escape(run.horizon_start)} (older windows are final); "
+        f"{run.windows_changed} window(s) rewritten by this run</p>"
+        f"<h2>Windows</h2><table>{head}{''.join(_window_row(w) for w in run.windows)}</table>"
+        "<h2>Totals</h2><table>"
+        + "".join(f"<tr><td>{escape(k)}</td><td>{_num(v)}</td></tr>" for k, v in totals) + "</table>"
+        + (f"<h2>Unreadable objects</h2><ul>{unreadable}</ul>" if unreadable else "")
+        + f"<p>thresholds: {escape(', '.join(f'{k} {v}' for k, v in run.thresholds.items()))}</p>"
         "</body></html>"
     )

@@ -119,7 +119,7 @@ def test_bad_settings_are_refused(kwargs, message):
         Settings(**kwargs)
 
 
-def test_multiclass_reports_macro_metrics_and_estimates_accuracy():
+def test_multiclass_reports_macro_metrics_and_estimates_accuracy_and_roc_auc():
     rng = np.random.default_rng(8)
     classes = ["a", "b", "c"]
     proba = rng.dirichlet([2, 2, 2], size=600)
@@ -129,5 +129,6 @@ def test_multiclass_reports_macro_metrics_and_estimates_accuracy():
                    metadata("multiclass", metrics={"accuracy": 0.6, "f1_macro": 0.6, "roc_auc_ovr": 0.75}))
     assert report.primary_metric == "f1_macro" and report.status == "ok"
     assert report.realized.keys() == {"accuracy", "f1_macro", "roc_auc_ovr", "brier", "log_loss"}
-    assert report.estimated.keys() == {"accuracy"}
+    assert report.estimated.keys() == {"accuracy", "roc_auc_ovr"}
     assert report.estimated["accuracy"] == pytest.approx(report.realized["accuracy"], abs=0.05)
+    assert report.estimated["roc_auc_ovr"] == pytest.approx(report.realized["roc_auc_ovr"], abs=0.05)

@@ -33,8 +33,13 @@ def alarm(alarms, prefix):
     return found[0]
 
 
+def rule_by_id(template, prefix):
+    (rule,) = [r["Properties"] for lid, r in resources(template, "AWS::Events::Rule").items() if lid.startswith(prefix)]
+    return rule
+
+
 def test_schedule_runs_the_drift_check_with_retries_and_dead_letters(default_app):
-    rule = only(default_app.monitoring, "AWS::Events::Rule")
+    rule = rule_by_id(default_app.monitoring, "DriftSchedule")
     assert rule["ScheduleExpression"] == "rate(1 hour)"
     target = rule["Targets"][0]
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
@@ -46,7 +51,8 @@ def test_drift_check_runs_alone_from_the_image(default_app, drift_function):
     assert drift_function["ReservedConcurrentExecutions"] == 1
     assert drift_function["Timeout"] == 600 and drift_function["MemorySize"] == 2048
     assert "DeadLetters" in json.dumps(drift_function["DeadLetterConfig"])
-    invoke = only(default_app.monitoring, "AWS::Lambda::EventInvokeConfig")
+    (invoke,) = [c["Properties"] for lid, c in resources(default_app.monitoring, "AWS::Lambda::EventInvokeConfig").items()
+                 if lid.startswith("DriftCheck")]
     assert invoke["MaximumRetryAttempts"] == 2
 
 
@@ -129,8 +135,9 @@ def test_a_failed_or_timed_out_drift_fan_out_alarms(default_app, alarms):
 
 def test_every_alarm_notifies_the_encrypted_topic(default_app, alarms):
     topic_id = next(iter(resources(default_app.monitoring, "AWS::SNS::Topic")))
-    # 9 + drift fan-out failed + data quality, 4xx rate, capture dropped, capture silent (tests/stacks/test_input_alarms.py)
-    assert len(alarms) == 14
+    # 9 + drift fan-out failed + model quality + data quality, 4xx rate, capture dropped, capture silent
+    # (tests/stacks/test_input_alarms.py)
+    assert len(alarms) == 15
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": topic_id}]
     assert "KmsMasterKeyId" in only(default_app.monitoring, "AWS::SNS::Topic")
@@ -180,13 +187,12 @@ def test_dashboard_shows_batch_jobs_rows_and_duration(default_app):
 
 
 def test_no_retraining_rule_unless_configured(default_app):
-    assert len(resources(default_app.monitoring, "AWS::Events::Rule")) == 1  # the schedule only
+    rules = resources(default_app.monitoring, "AWS::Events::Rule").values()
+    assert len(rules) == 2 and all("ScheduleExpression" in r["Properties"] for r in rules)  # the two checks'
 
 
 def test_drift_alarm_starts_retraining_when_configured(variant_app):
-    rules = [r["Properties"] for r in resources(variant_app.monitoring, "AWS::Events::Rule").values()
-             if "EventPattern" in r["Properties"]]
-    assert len(rules) == 1
+    rules = [rule_by_id(variant_app.monitoring, "RetrainOnDrift")]
     pattern = rules[0]["EventPattern"]
     assert pattern["source"] == ["aws.cloudwatch"] and pattern["detail-type"] == ["CloudWatch Alarm State Change"]
     assert pattern["detail"] == {"state": {"value": ["ALARM"]}}
@@ -194,11 +200,11 @@ def test_drift_alarm_starts_retraining_when_configured(variant_app):
     assert "StateMachine" in json.dumps(target["Arn"])
     run_input = json.dumps(target["Input"])
     assert "datasets/breast-cancer/train.csv" in run_input and '\\"target\\":\\"diagnosis\\"' in run_input
+    assert '\\"trigger\\":\\"drift-alarm\\"' in run_input
 
 
 def test_variant_schedule_sets_the_drift_alarm_period(variant_app):
-    rule = next(r["Properties"] for r in resources(variant_app.monitoring, "AWS::Events::Rule").values()
-            if "ScheduleExpression" in r["Properties"])
+    rule = rule_by_id(variant_app.monitoring, "DriftSchedule")
     assert rule["ScheduleExpression"] == "rate(30 minutes)"
     drift = next(a["Properties"] for lid, a in resources(variant_app.monitoring, "AWS::CloudWatch::Alarm").items()
              if lid.startswith("DatasetDrift"))

@@ -1,0 +1,211 @@
+"""The scheduled model-quality check's windows: captured predictions grouped by (model version, window start),
+labels routed to the window of the prediction they belong to, a digest per window, and the checkpoint.
+
+A window is recomputed from its inputs whenever its digest changes (a late label, a rewritten capture object),
+so its report is rewritten, never added to; a run that finds the same (key, etag) inputs as the last one reads
+nothing. Windows that start before the horizon are final: they are no longer read or rewritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from botocore.exceptions import BotoCoreError, ClientError
+
+from contracts import names
+from contracts.capture_record import CaptureRecord
+from contracts.drift_report import UnreadableFile
+from contracts.ground_truth import GroundTruth, latest
+from drift_check.capture_source import CORRUPT, object_blocks
+from drift_check.label_source import InputObject, day_prefixes, iso, list_objects
+
+CHECKPOINT_FORMAT = "quality-checkpoint/1"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNKNOWN_VERSION = "unknown"  # captured without a model version
+
+# What a window keeps of a capture record (model_quality.Captured.add_record reads these): no features, not even
+# as msgspec.Raw, which would keep each whole line alive for as long as the horizon's records are held.
+_FIELDS = {"id": str | None, "prediction": Any, "probability": dict[str, float] | None, "model_version": Any,
+           "time": Any}
+assert set(_FIELDS) <= set(CaptureRecord.__struct_fields__)
+LeanRecord = msgspec.defstruct("LeanRecord", [(name, kind, None) for name, kind in _FIELDS.items()], gc=False)
+record_decoder = msgspec.json.Decoder(LeanRecord)
+
+
+def window_start(moment: datetime, hours: int) -> datetime:
+    """The start of the window a moment falls in: whole multiples of `hours` since the epoch, UTC (24: midnight)."""
+    size = hours * 3600
+    return EPOCH + timedelta(seconds=int((moment - EPOCH).total_seconds()) // size * size)
+
+
+def horizon_start(now: datetime, hours: int, days: int) -> datetime:
+    """The oldest window still read: the window holding now - horizon. Captured predictions before it and label
+    objects modified before it are not read, so a label is never dropped while its prediction's window is read."""
+    return window_start(now - timedelta(days=days), hours)
+
+
+def window_id(version: str, start: datetime) -> str:
+    return f"{version}@{iso(start)}"
+
+
+@dataclass
+class Window:
+    """One version's predictions in one window (decoded capture records), the capture objects they came from and
+    the label records of their ids."""
+
+    version: str
+    start: datetime
+    records: list[Any] = field(default_factory=list)
+    objects: dict[str, str] = field(default_factory=dict)  # capture key -> etag
+    labels: list[GroundTruth] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return window_id(self.version, self.start)
+
+    def digest(self, model_identity: str, settings: dict[str, Any]) -> str:
+        """What the window's report is computed from: a new capture object, label or setting changes it."""
+        body = {"objects": sorted(self.objects.items()), "labels": [[g.id, g.label, g.time] for g in self.labels],
+                "model": model_identity, "settings": settings, "rows": len(self.records)}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Captures:
+    """The horizon's captured predictions by window, and which window each prediction id is in (its last one)."""
+
+    windows: dict[tuple[str, datetime], Window] = field(default_factory=dict)
+    owner: dict[str, Window] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)
+    unreadable: list[UnreadableFile] = field(default_factory=list)
+
+
+class _Hours:
+    """Prediction time → window start, parsing each distinct hour once (a window is whole hours)."""
+
+    def __init__(self, hours: int):
+        self._hours = hours
+        self._starts: dict[str, datetime] = {}
+
+    def start(self, time: Any) -> datetime | None:
+        if not isinstance(time, str) or len(time) < 13:
+            return None
+        utc = time.endswith("Z") or time.endswith("+00:00")
+        found = self._starts.get(time[:13]) if utc else None
+        if found is None:
+            try:
+                moment = datetime.fromisoformat(time)
+            except ValueError:
+                return None
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            found = window_start(moment.astimezone(UTC), self._hours)
+            if utc:
+                self._starts[time[:13]] = found
+        return found
+
+
+def list_captures(s3: Any, bucket: str, model_name: str, *, since: datetime, until: datetime) -> list[InputObject]:
+    """The capture objects (capture/<model>/YYYY/MM/DD/HH/) modified since `since`, by day partition."""
+    root = names.capture_prefix(model_name)
+    found = [obj for prefix in day_prefixes(root, since, until) for obj in list_objects(s3, bucket, prefix, since=since)[0]]
+    return sorted(found, key=lambda o: (o.last_modified, o.key))
+
+
+def read_captures(s3: Any, bucket: str, objects: list[InputObject], *, hours: int, since: datetime) -> Captures:
+    """Decode id, prediction, probability, version and time of every line (not the features) into its window."""
+    found = Captures()
+    windows = _Hours(hours)
+    for obj in objects:
+        try:
+            for block in object_blocks(s3, bucket, obj.key):
+                _add_block(found, windows, obj, block, since)
+        except (*CORRUPT, ClientError, BotoCoreError) as exc:  # what was read before the damage counts
+            found.unreadable.append(UnreadableFile(key=obj.key, error=str(exc) or type(exc).__name__))
+    return found
+
+
+def _add_block(found: Captures, hours: _Hours, obj: InputObject, block: bytes, since: datetime) -> None:
+    for line in block.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            record = record_decoder.decode(line)
+        except msgspec.DecodeError:
+            found.rejected["bad_record"] += 1
+            continue
+        start = hours.start(record.time)
+        if start is None:
+            found.rejected["no_time"] += 1
+            continue
+        if start < since:
+            found.rejected["before_horizon"] += 1
+            continue
+        version = str(record.model_version) if record.model_version not in (None, "") else UNKNOWN_VERSION
+        window = found.windows.get((version, start))
+        if window is None:
+            window = found.windows[(version, start)] = Window(version, start)
+        window.records.append(record)
+        window.objects[obj.key] = obj.etag
+        if record.id:
+            found.owner[record.id] = window
+
+
+@dataclass
+class Routed:
+    """The labels' fate: each record went to its prediction's window, or its id is unmatched."""
+
+    replaced: int
+    unmatched: int
+
+
+def route_labels(captures: Captures, records: list[GroundTruth]) -> Routed:
+    """Every label record (later ones replace earlier ones in the window's check) to the window of its id."""
+    in_force, replaced = latest(records)
+    for record in records:
+        window = captures.owner.get(record.id)
+        if window is not None:
+            window.labels.append(record)
+    unmatched = sum(1 for pid in in_force if pid not in captures.owner)
+    return Routed(replaced=replaced, unmatched=unmatched)
+
+
+# ------------------------------------------------------------------ checkpoint
+
+
+@dataclass
+class Checkpoint:
+    """The inputs the last run read (key -> etag), what its settings and live model were, and per window its digest
+    and its row of the run report."""
+
+    inputs: dict[str, str] = field(default_factory=dict)
+    context: str = ""
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # window id -> {"digest", "summary"}
+    retry: bool = False  # a version could not be resolved for a reason that may pass: read again next run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "inputs": self.inputs, "context": self.context, "windows": self.windows,
+                "retry": self.retry}
+
+
+def load_checkpoint(s3: Any, bucket: str, key: str) -> Checkpoint:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return Checkpoint()
+        raise
+    state = json.loads(body)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"s3://{bucket}/{key} is not a {CHECKPOINT_FORMAT} checkpoint")
+    return Checkpoint(inputs=dict(state["inputs"]), context=state["context"], windows=dict(state["windows"]),
+                      retry=bool(state.get("retry")))
+
+
+def save_checkpoint(s3: Any, bucket: str, key: str, checkpoint: Checkpoint) -> None:
+    s3.put_object(Bucket=bucket, Key=key, ContentType="application/json",
+                  Body=json.dumps(checkpoint.to_dict(), separators=(",", ":")).encode())
