@@ -28,6 +28,7 @@ METADATA = "metadata.json"
 BASELINE = "baseline.json"
 MANIFEST = "manifest.json"
 TARBALL = "model.tar.gz"
+MAX_HYPERPARAMETER_CHARS = 2500  # SageMaker's limit on a hyperparameter value
 
 # Files every artifact has; model.onnx is optional (see OnnxStatus).
 REQUIRED_FILES = (MODEL_JOBLIB, METADATA, BASELINE)
@@ -93,6 +94,34 @@ class SearchSummary(BaseModel):
     candidates: list[SearchCandidate]
 
 
+class DatasetLineage(BaseModel):
+    """Where the training data came from, in brief: what a pipeline run's BuildDataset step built.
+
+    The training job receives it as one hyperparameter (a JSON string of at most 2,500 characters),
+    the model's metadata and its registry entry keep it; the full lineage (every source, window and
+    count) is the JSON document at lineage_uri.
+    """
+
+    data_uri: str | None = None  # the CSV the run split and trained on
+    data_sha256: str | None = None
+    rows: int | None = None  # rows of that CSV
+    production_rows: int = 0  # labelled production rows in it
+    recent_rows: int = 0  # the most recent labelled production rows, kept out of training for the gate
+    window: dict[str, str] | None = None  # first / last prediction time of the production rows
+    lineage_uri: str | None = None
+    note: str | None = None  # why no production rows were added, when none were
+
+    def hyperparameter(self) -> str:
+        """As one SageMaker hyperparameter value (a string of at most 2,500 characters): the longest
+        fields go first when it would not fit, the sha256 and counts stay."""
+        for dropped in (set(), {"note"}, {"note", "window"}, {"note", "window", "lineage_uri"},
+                        {"note", "window", "lineage_uri", "data_uri"}):
+            text = self.model_dump_json(exclude_none=True, exclude=dropped or None)
+            if len(text) <= MAX_HYPERPARAMETER_CHARS:
+                return text
+        raise AssertionError("a lineage without its URIs always fits")  # sha256 and three counts
+
+
 class Metadata(BaseModel):
     """metadata.json"""
 
@@ -114,6 +143,9 @@ class Metadata(BaseModel):
     # Classifiers: the hold-out's probability calibration, for estimating accuracy before labels arrive.
     # Artifacts trained before it existed have none.
     calibration: Calibration | None = None
+    # The data set's lineage, when the training pipeline built it. Artifacts trained before it existed,
+    # or by hand, have none.
+    lineage: DatasetLineage | None = None
 
     @property
     def search_candidates(self) -> list[SearchCandidate] | None:

@@ -25,6 +25,8 @@ class DataRef(BaseModel):
     uri: str | None = None
     sha256: str | None = None
     rows: dict[str, int] = Field(default_factory=dict)  # train / test (and total when known)
+    # Where the data set came from, when the pipeline's BuildDataset step built it (the model's metadata.lineage).
+    lineage: dict[str, Any] | None = None
 
 
 class Gate(BaseModel):
@@ -39,6 +41,8 @@ class Gate(BaseModel):
     production_metrics: dict[str, float] | None = None
     test_rows: int | None = None
     report_uri: str | None = None  # the evaluation report (evaluation/<model>/<run>.json)
+    production_source: str | None = None  # "live", "latest_approved" or "none" (training.evaluate.Decision)
+    recent: dict[str, Any] | None = None  # the comparison on the recent labelled production rows, when any
 
 
 class Registration(BaseModel):

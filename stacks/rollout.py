@@ -23,15 +23,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from contracts import names
-from contracts.artifact import utc_now
 from contracts.env import Var
 from contracts.names import Output
-from contracts.s3_uri import split_s3_uri
+from contracts.promotions import History, PromotionError, history_location, load_history, save_history
 from training import registry
 from training.registry import APPROVED, ModelVersion, RegistryError
 
@@ -41,10 +40,6 @@ CDK = "node_modules/.bin/cdk"
 ACTIVE_STATUSES = ["Created", "Queued", "InProgress", "Baking", "Ready"]
 
 Runner = Callable[[list[str]], int]
-
-
-class PromotionError(Exception):
-    """A rollout step cannot be done; the message says why and what to do."""
 
 
 @dataclass
@@ -107,77 +102,7 @@ def run_cdk(command: list[str]) -> int:
     return subprocess.run(command, cwd=REPO_ROOT, env=env, check=False).returncode
 
 
-# ------------------------------------------------------------------ promotion history
-
-
-@dataclass
-class History:
-    """The promotion log of one model, and the ETag it was read at (for a conditional write)."""
-
-    bucket: str
-    key: str
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    etag: str | None = None
-
-    def live(self) -> list[int]:
-        """Promoted versions as a stack: promote pushes (unless already live), rollback pops."""
-        stack: list[int] = []
-        for entry in self.entries:
-            if entry["action"] == "rollback" and stack:
-                stack.pop()
-            if not stack or stack[-1] != entry["version"]:
-                stack.append(entry["version"])
-        return stack
-
-    def rollback_target(self) -> int:
-        live = self.live()
-        if len(live) < 2:
-            raise PromotionError("nothing to roll back to: " + (
-                f"version {live[0]} is the only one promoted" if live else "no version was promoted yet"))
-        return live[-2]
-
-    def record(self, action: str, version: ModelVersion) -> dict[str, Any]:
-        entry = {"action": action, "version": version.version, "model_package_arn": version.arn,
-                 "model_data_url": version.model_data_url, "sha256": version.sha256,
-                 "at": utc_now()}
-        self.entries.append(entry)
-        return entry
-
-
-def history_location(model_data_url: str, model_name: str) -> tuple[str, str]:
-    """The history sits in the bucket that holds the model's artifacts."""
-    try:
-        bucket, _ = split_s3_uri(model_data_url)
-    except ValueError:
-        raise PromotionError(f"cannot tell the artifacts bucket from {model_data_url!r}") from None
-    return bucket, names.promotions_key(model_name)
-
-
-def load_history(s3: Any, bucket: str, key: str) -> History:
-    from botocore.exceptions import ClientError
-
-    try:
-        obj = s3.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return History(bucket, key)
-        raise
-    return History(bucket, key, json.loads(obj["Body"].read())["entries"], obj["ETag"])
-
-
-def save_history(s3: Any, history: History) -> None:
-    """Write only if nobody else wrote since we read (S3 conditional write)."""
-    from botocore.exceptions import ClientError
-
-    condition = {"IfMatch": history.etag} if history.etag else {"IfNoneMatch": "*"}
-    body = json.dumps({"entries": history.entries}, indent=2).encode()
-    try:
-        s3.put_object(Bucket=history.bucket, Key=history.key, Body=body, ContentType="application/json", **condition)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
-            raise PromotionError(f"s3://{history.bucket}/{history.key} changed while this rollout ran "
-                                 "(another promotion?): check `status` and record it again") from exc
-        raise
+# ------------------------------------------------------------------ promotion history (contracts.promotions)
 
 
 def history_for_model(clients: Clients, model_name: str) -> History:

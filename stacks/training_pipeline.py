@@ -1,4 +1,5 @@
-"""The training state machine: prepare → validate → train (.sync) → evaluate → register, every failure notified."""
+"""The training state machine: prepare → build the data set → validate → train (.sync) → evaluate → register,
+every failure notified."""
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ DATA_VALIDATION_ERROR = "DataValidationError"
 SAGEMAKER_TRANSIENT = ["SageMaker.AmazonSageMakerException", "ThrottlingException"]
 # The training job's hyperparameters (train.py flags), as the validate step returns them.
 HYPERPARAMETERS = ("target", "model-name", "task", "categorical", "run-id", "algorithm", "hyperparameters", "search",
-                   "search-seconds")
+                   "search-seconds", "lineage")
 
 
 class StateS3Location(tasks.S3Location):
@@ -55,6 +56,7 @@ class TrainingPipeline(Construct):
         config: Config,
         buckets: SharedBuckets,
         image: ecr_assets.DockerImageAsset,
+        build_dataset: lambda_.IFunction,
         validate: lambda_.IFunction,
         evaluate: lambda_.IFunction,
         register: lambda_.IFunction,
@@ -64,7 +66,7 @@ class TrainingPipeline(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self._topic = topic
-        self._functions = (validate, evaluate, register)
+        self._functions = (build_dataset, validate, evaluate, register)
         self.job_role = self._job_role(buckets)
 
         failed = self._notify("NotifyFailure", "PipelineFailed", {
@@ -79,9 +81,16 @@ class TrainingPipeline(Construct):
 
         prepare = self._prepare(buckets)
         run = {"model_name": sfn.JsonPath.string_at("$.model_name"), "run_id": sfn.JsonPath.string_at("$.run_id")}
-        validate_step = lambda_step(self, "Validate", validate, payload={
+        # The configured data plus the labelled production rows (when on): a new versioned data set with lineage.
+        build_step = lambda_step(self, "BuildDataset", build_dataset, payload={
             **run,
             "data_uri": sfn.JsonPath.string_at("$.data_uri"),
+            "target": sfn.JsonPath.string_at("$.target"),
+            "task": sfn.JsonPath.string_at("$.task"),
+        }, result_path="$.dataset")
+        validate_step = lambda_step(self, "Validate", validate, payload={
+            **run,
+            "data_uri": sfn.JsonPath.string_at("$.dataset.data_uri"),
             "target": sfn.JsonPath.string_at("$.target"),
             "task": sfn.JsonPath.string_at("$.task"),
             "categorical": sfn.JsonPath.list_at("$.categorical"),
@@ -90,6 +99,8 @@ class TrainingPipeline(Construct):
             "hyperparameters": sfn.JsonPath.object_at("$.hyperparameters"),
             "search_candidates": sfn.JsonPath.number_at("$.search_candidates"),
             "search_seconds": sfn.JsonPath.number_at("$.search_seconds"),
+            # to the training job (a hyperparameter), then the model's metadata and registry entry
+            "lineage": sfn.JsonPath.object_at("$.dataset.lineage"),
         }, result_path="$.validation")
         validate_step.add_catch(data_rejected, errors=[DATA_VALIDATION_ERROR], result_path="$.error")
         train = self._train(image)
@@ -97,8 +108,10 @@ class TrainingPipeline(Construct):
             **run,
             "candidate_model_uri": sfn.JsonPath.string_at("$.training.model_uri"),
             "test_uri": sfn.JsonPath.string_at("$.validation.test_uri"),
+            # the most recent labelled production rows, kept out of training (null when none)
+            "recent_uri": sfn.JsonPath.string_at("$.dataset.recent_uri"),
             # for the run record
-            "data_uri": sfn.JsonPath.string_at("$.data_uri"),
+            "data_uri": sfn.JsonPath.string_at("$.dataset.data_uri"),
             "started_at": sfn.JsonPath.string_at("$$.Execution.StartTime"),
             "training_job_name": sfn.JsonPath.string_at("$.training.job_name"),
         }, result_path="$.evaluation")
@@ -115,12 +128,12 @@ class TrainingPipeline(Construct):
             "reason": sfn.JsonPath.string_at("$.evaluation.reason"),
             "decision_uri": sfn.JsonPath.string_at("$.evaluation.decision_uri"),
         })
-        for step in (validate_step, train, evaluate_step, register_step, registered, rejected,
+        for step in (build_step, validate_step, train, evaluate_step, register_step, registered, rejected,
                      notify_data_rejected):
             step.add_catch(failed, result_path="$.error")
 
         definition = (
-            prepare.next(validate_step).next(train).next(evaluate_step).next(
+            prepare.next(build_step).next(validate_step).next(train).next(evaluate_step).next(
                 sfn.Choice(self, "Passed?")
                 .when(sfn.Condition.boolean_equals("$.evaluation.passed", True),
                       register_step.next(registered).next(sfn.Succeed(self, "Registered")))

@@ -23,7 +23,8 @@ RETRAINING_DETAIL_TYPE = "RetrainingRequested"
 
 
 class TrainingStack(Stack):
-    """validate → SageMaker training job → evaluate → register, started by hand or by an EventBridge event."""
+    """build the data set → validate → SageMaker training job → evaluate → register, started by hand or by an
+    EventBridge event."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: Config, storage: StorageStack,
                  **kwargs: Any) -> None:
@@ -50,6 +51,19 @@ class TrainingStack(Stack):
             )
             for name in ("validate", "evaluate", "register")
         }
+        # Its own environment: the production rows' settings, not the gate's.
+        steps["build_dataset"] = ImageFunction(
+            self, "BuildDatasetStep",
+            image=storage.image, handler="pipeline.app.build_dataset_handler", service="pipeline-build-dataset",
+            log_retention=retention, memory_size=3008, timeout=Duration.minutes(15),
+            environment={
+                Var.DATA_BUCKET: buckets.data.bucket.bucket_name,
+                Var.CAPTURE_BUCKET: buckets.capture.bucket.bucket_name,
+                Var.PRODUCTION_LABELS: flag_value(config.retrain_with_production_labels),
+                Var.RECENT_SHARE: str(config.retrain_recent_share),
+                Var.MODEL_QUALITY_HORIZON_DAYS: str(config.model_quality_horizon_days),
+            },
+        )
         self._grant_steps(config.model_name, buckets, steps)
 
         self.pipeline = TrainingPipeline(
@@ -57,6 +71,7 @@ class TrainingStack(Stack):
             config=config,
             buckets=buckets,
             image=storage.image,
+            build_dataset=steps["build_dataset"].function,
             validate=steps["validate"].function,
             evaluate=steps["evaluate"].function,
             register=steps["register"].function,
@@ -81,13 +96,24 @@ class TrainingStack(Stack):
 
     def _grant_steps(self, model: str, buckets: SharedBuckets, steps: dict[str, ImageFunction]) -> None:
         """Each step gets its own prefixes (interface 3 of the team brief) and this model's registry entries."""
-        validate, evaluate, register = (steps[n].role for n in ("validate", "evaluate", "register"))
+        build, validate, evaluate, register = (steps[n].role for n in ("build_dataset", "validate", "evaluate",
+                                                                       "register"))
+        versions = f"{names.model_prefix(names.DATASETS, model)}{names.DATASET_VERSIONS}"  # datasets/<model>/versions/
+        # The data set: the configured CSV (anywhere under datasets/, as the validate step reads it), the labelled
+        # production rows of this model, a new version written beside it.
+        buckets.data.grant(build, names.DATASETS, read=True, list_objects=True)  # a missing CSV: 404, not 403
+        buckets.data.grant(build, versions, write=True)
+        for prefix in (names.capture_prefix(model), names.labels_prefix(model)):
+            buckets.capture.grant(build, prefix, read=True, list_objects=True)
         buckets.data.grant(validate, names.DATASETS, read=True, list_objects=True)
         buckets.data.grant(validate, names.splits_prefix(model), write=True)
         buckets.reports.grant(validate, names.validation_prefix(model), write=True)
         buckets.reports.grant(validate, names.runs_prefix(model), write=True)  # the record of a run with refused data
         buckets.data.grant(evaluate, names.splits_prefix(model), read=True, list_objects=True)
+        buckets.data.grant(evaluate, versions, read=True)  # recent.csv
+        # models/<model>/ holds the promotion history too; listing it makes a missing history a 404, not a 403.
         buckets.artifacts.grant(evaluate, names.models_prefix(model), read=True)
+        buckets.artifacts.grant(evaluate, names.promotions_key(model), list_objects=True)
         buckets.reports.grant(evaluate, names.evaluation_prefix(model), write=True)
         buckets.artifacts.grant(register, names.models_prefix(model), read=True)
         # The run record: evaluate writes it for every evaluated run, register adds the registry version to it.

@@ -46,17 +46,24 @@ def read_csv(path: str | os.PathLike) -> Table:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    raw = path.read_bytes()
-    text = raw.decode("utf-8-sig", errors="strict") if raw else ""
+    return parse_csv(path.read_bytes(), path.name)
+
+
+def parse_csv(raw: bytes, name: str) -> Table:
+    """A CSV's bytes as a Table (name: how messages call it); raises DataError for an empty file or ragged rows."""
+    try:
+        text = raw.decode("utf-8-sig", errors="strict") if raw else ""
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not UTF-8 text ({exc})") from None
     rows = list(csv.reader(text.splitlines()))
     rows = [r for r in rows if r]  # blank lines carry nothing
     if not rows:
-        raise DataError(f"{path.name}: the file is empty (no header row)")
+        raise DataError(f"{name}: the file is empty (no header row)")
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
     for lineno, row in enumerate(body, start=2):
         if len(row) != len(header):
-            raise DataError(f"{path.name}: line {lineno} has {len(row)} fields, the header has {len(header)}")
+            raise DataError(f"{name}: line {lineno} has {len(row)} fields, the header has {len(header)}")
     columns = [list(col) for col in zip(*body)] if body else [[] for _ in header]
     return Table(header=header, columns=columns, sha256=hashlib.sha256(raw).hexdigest())
 

@@ -3,8 +3,9 @@
     mlops registry list|describe|approve|reject --model-name X [--version N] [--description TEXT]
 
 A package carries what promotion and serving need in CustomerMetadataProperties: the tarball
-location and sha256, the artifact's version id and the held-out metrics (as strings, which is all
-the registry stores there); ModelMetrics points at the evaluation report in S3.
+location and sha256, the artifact's version id, the held-out metrics and the training data set's
+lineage in brief (uri, sha256, rows, production and recent rows, the lineage document's uri), as
+strings, which is all the registry stores there; ModelMetrics points at the evaluation report in S3.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import re
 import sys
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from contracts.artifact import DatasetLineage
 
 APPROVED = "Approved"
 PENDING = "PendingManualApproval"
@@ -25,6 +28,9 @@ MODEL_DATA_KEY = "model_data_url"
 MODEL_VERSION_KEY = "model_version"
 RUN_ID_KEY = "run_id"
 METRIC_PREFIX = "metric:"
+DATASET_PREFIX = "dataset:"  # the data set's lineage in brief: dataset:uri, dataset:sha256, dataset:rows, …
+# SageMaker's limits on CustomerMetadataProperties: 50 entries, keys of 128 characters, values of 256.
+MAX_PROPERTY_VALUE = 256
 # ModelPackageGroupName's rule: the model name must satisfy it.
 GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -49,6 +55,7 @@ class ModelVersion(BaseModel):
     run_id: str | None = None
     created: str | None = None
     approval_description: str | None = None
+    dataset: dict[str, str] = Field(default_factory=dict)  # the training data set's lineage in brief
 
 
 def check_model_name(model_name: str) -> str:
@@ -91,15 +98,27 @@ def ensure_group(sagemaker: Any, model_name: str) -> None:
         )
 
 
+def dataset_properties(lineage: DatasetLineage | None) -> dict[str, str]:
+    """The lineage in brief as registry properties; a value longer than SageMaker's 256 characters (a very
+    long URI) is left out rather than cut, so every value shown is whole (lineage.json has them all)."""
+    if lineage is None:
+        return {}
+    values = {"uri": lineage.data_uri, "sha256": lineage.data_sha256, "rows": lineage.rows,
+              "production_rows": lineage.production_rows, "recent_rows": lineage.recent_rows,
+              "lineage_uri": lineage.lineage_uri}
+    return {f"{DATASET_PREFIX}{name}": str(value) for name, value in values.items()
+            if value is not None and len(str(value)) <= MAX_PROPERTY_VALUE}
+
+
 def _properties(*, model_data_url: str, sha256: str, metrics: dict[str, float],
-                model_version: str | None, run_id: str | None) -> dict[str, str]:
+                model_version: str | None, run_id: str | None, lineage: DatasetLineage | None = None) -> dict[str, str]:
     props = {MODEL_DATA_KEY: model_data_url, SHA256_KEY: sha256}
     if model_version:
         props[MODEL_VERSION_KEY] = model_version
     if run_id:
         props[RUN_ID_KEY] = run_id
     props.update({f"{METRIC_PREFIX}{name}": f"{value:.6g}" for name, value in metrics.items()})
-    return props
+    return props | dataset_properties(lineage)
 
 
 def register(
@@ -114,6 +133,7 @@ def register(
     approve: bool = False,
     image_uri: str | None = None,
     metrics_report_uri: str | None = None,
+    lineage: DatasetLineage | None = None,
 ) -> ModelVersion:
     """Add a version to the model's package group (created when missing), pending approval unless `approve`."""
     sm = _client(sagemaker)
@@ -123,7 +143,7 @@ def register(
         "ModelPackageDescription": f"{model_name} {model_version or ''} (run {run_id or '-'})",
         "ModelApprovalStatus": APPROVED if approve else PENDING,
         "CustomerMetadataProperties": _properties(model_data_url=model_data_url, sha256=sha256, metrics=metrics,
-                                                  model_version=model_version, run_id=run_id),
+                                                  model_version=model_version, run_id=run_id, lineage=lineage),
         # A retried step registers the same tarball once.
         "ClientToken": hashlib.sha256(f"{model_name}/{run_id}/{sha256}".encode()).hexdigest()[:36],
     }
@@ -155,6 +175,7 @@ def _to_version(desc: dict[str, Any]) -> ModelVersion:
         run_id=props.get(RUN_ID_KEY),
         created=created.isoformat() if hasattr(created, "isoformat") else created,
         approval_description=desc.get("ApprovalDescription"),
+        dataset={k[len(DATASET_PREFIX):]: v for k, v in props.items() if k.startswith(DATASET_PREFIX)},
     )
 
 

@@ -2,7 +2,7 @@
 
     mlops train --train data.csv --model-dir out/ --target label [--test test.csv]
         [--task binary|multiclass|regression] [--categorical a,b] [--algorithm linear] [--seed 42]
-        [--hyperparameters JSON | --max-iter 300 ...] [--search N [--search-seconds S]]
+        [--hyperparameters JSON | --max-iter 300 ...] [--search N [--search-seconds S]] [--lineage JSON]
 
 Without --test, the held-out split is written for `mlops evaluate --test`: out.test.csv beside
 --model-dir out/ (or test.csv in --output-data-dir), never inside the packed model directory.
@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from contracts import artifact
 from contracts.schema import FeatureSchema, Task
@@ -128,8 +129,12 @@ def _held_out_table(test_path: Path, schema: FeatureSchema, task: Task) -> tuple
 
 
 def train(train_path: str | os.PathLike, model_dir: str | os.PathLike, config: TrainConfig, *,
-          test_path: str | os.PathLike | None = None, output_data_dir: str | os.PathLike | None = None) -> TrainResult:
-    """Validate the data, fit, score on held-out rows, write the artifact (and the report, when asked)."""
+          test_path: str | os.PathLike | None = None, output_data_dir: str | os.PathLike | None = None,
+          lineage: artifact.DatasetLineage | None = None) -> TrainResult:
+    """Validate the data, fit, score on held-out rows, write the artifact (and the report, when asked).
+
+    lineage: where the pipeline's data set came from, kept in the metadata as it is.
+    """
     started = time.perf_counter()
     train_file = resolve_channel(train_path, "train")
     table = read_csv(train_file)
@@ -174,7 +179,7 @@ def train(train_path: str | os.PathLike, model_dir: str | os.PathLike, config: T
         hyperparameters=asdict(config) | {"task": task},
         training_data_sha256=table.sha256, library_versions=artifact.library_versions(),
         created_at=artifact.utc_now(), onnx=onnx_status, rows={"train": len(y_fit), "test": len(y_test)},
-        search=search, calibration=calibration,
+        search=search, calibration=calibration, lineage=lineage,
     )
     out = artifact.write_model_dir(model_dir, estimator=pipeline, metadata=metadata, baseline=baseline, onnx_model=onnx_model)
     seconds = time.perf_counter() - started
@@ -237,6 +242,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--test-size", type=float, default=DEFAULT_TEST_SIZE)
     parser.add_argument("--model-version", default=None)
     parser.add_argument("--run-id", default=None)
+    parser.add_argument("--lineage", default=None, metavar="JSON",
+                        help="the data set's lineage as the pipeline's BuildDataset step summarises it (kept in the "
+                             "metadata)")
     model = parser.add_argument_group("hyperparameters", "each algorithm takes its own (below); one it does not take "
                                       "is an error. Unset ones keep the estimator's default.")
     model.add_argument("--hyperparameters", default=None, metavar="JSON",
@@ -271,6 +279,17 @@ def given_hyperparameters(args: argparse.Namespace) -> dict[str, object]:
     return given
 
 
+def parse_lineage(text: str | None) -> artifact.DatasetLineage | None:
+    """--lineage's JSON; None when absent or "{}" (a run whose data set has no lineage)."""
+    if not text or not text.strip() or text.strip() == "{}":
+        return None
+    try:
+        return artifact.DatasetLineage.model_validate_json(text)
+    except ValidationError as exc:  # one line: SageMaker shows the last line of the failure
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'JSON'}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"--lineage is not a data set lineage: {problems}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     options = data_options(args)
     hyperparameters = check(args.algorithm, given_hyperparameters(args))
@@ -294,7 +313,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} is required (or set SM_{'CHANNEL_TRAIN' if name == 'train' else 'MODEL_DIR'})")
     try:
         config = config_from_args(args)
-        result = train(args.train, args.model_dir, config, test_path=args.test, output_data_dir=args.output_data_dir)
+        result = train(args.train, args.model_dir, config, test_path=args.test, output_data_dir=args.output_data_dir,
+                       lineage=parse_lineage(args.lineage))
     except ValueError as exc:  # DataError, DataValidationError and bad hyperparameters
         print(f"train: {exc}", file=sys.stderr)
         return 1

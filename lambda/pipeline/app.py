@@ -1,4 +1,4 @@
-"""Step Functions step handlers of the training pipeline: validate, evaluate, register.
+"""Step Functions step handlers of the training pipeline: build the data set, validate, evaluate, register.
 
 Each handler reads its S3 inputs, calls the training modules (no logic of its own beyond the
 plumbing) and returns the JSON the next state needs. Bad data raises DataValidationError, which
@@ -21,13 +21,14 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, field_validator
 
 from contracts import env, names
-from contracts.artifact import Artifact, ArtifactError
+from contracts.artifact import Artifact, ArtifactError, DatasetLineage
 from contracts.artifact_fetch import boto3_download, fetch_artifact
 from contracts.env import SettingsError, Var
+from contracts.promotions import load_history
 from contracts.run_record import RunRecord, parse_record
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
-from pipeline import run_records
+from pipeline import production_data, run_records
 from training import model_space, registry
 from training.dataset import csv_bytes
 from training.evaluate import DEFAULT_FLOOR, DEFAULT_TOLERANCE, evaluate
@@ -41,7 +42,8 @@ from training.validate import (
     target_values,
 )
 
-__all__ = ["DataValidationError", "HyperparameterError", "evaluate_handler", "register_handler", "validate_handler"]
+__all__ = ["DataValidationError", "HyperparameterError", "build_dataset_handler", "evaluate_handler",
+           "register_handler", "validate_handler"]
 
 logger = Logger()
 tracer = Tracer()
@@ -52,11 +54,16 @@ class CandidateNotPassed(Exception):
     """register was called for a candidate the evaluation rejected."""
 
 
+class PromotionHistoryUnreadable(Exception):
+    """The promotion history exists but cannot be read: which model is live is unknown, so the gate cannot run."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """The functions' configuration, read per invocation from the environment."""
 
     data_bucket: str
+    artifacts_bucket: str
     reports_bucket: str
     tolerance: float
     floor: float
@@ -68,7 +75,8 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            data_bucket=env.text(Var.DATA_BUCKET), reports_bucket=env.text(Var.REPORTS_BUCKET),
+            data_bucket=env.text(Var.DATA_BUCKET), artifacts_bucket=env.text(Var.ARTIFACTS_BUCKET),
+            reports_bucket=env.text(Var.REPORTS_BUCKET),
             tolerance=env.number(Var.EVAL_TOLERANCE, DEFAULT_TOLERANCE), floor=env.number(Var.EVAL_FLOOR, DEFAULT_FLOOR),
             auto_approve=env.flag(Var.AUTO_APPROVE),
             min_rows=env.integer(Var.MIN_ROWS, DEFAULT_MIN_ROWS), max_missing=env.number(Var.MAX_MISSING_RATE, DEFAULT_MAX_MISSING),
@@ -92,6 +100,17 @@ class ModelRun(BaseModel):
         return registry.check_model_name(value)
 
 
+class BuildDatasetEvent(ModelRun):
+    data_uri: str
+    target: str
+    task: Task | None = None
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _empty_task(cls, value: Any) -> Any:
+        return value or None
+
+
 class ValidateEvent(ModelRun):
     data_uri: str
     target: str
@@ -104,6 +123,8 @@ class ValidateEvent(ModelRun):
     hyperparameters: Any = None
     search_candidates: Any = 0
     search_seconds: Any = DEFAULT_SEARCH_SECONDS
+    # The BuildDataset step's lineage in brief: passed to the training job (kept in the model's metadata).
+    lineage: DatasetLineage | None = None
 
     @field_validator("task", mode="before")
     @classmethod
@@ -119,6 +140,7 @@ class ValidateEvent(ModelRun):
 class EvaluateEvent(ModelRun):
     candidate_model_uri: str
     test_uri: str
+    recent_uri: str | None = None  # the most recent labelled production rows, kept out of training
     # For the run record only: the execution's data, start time and training job.
     data_uri: str | None = None
     started_at: str | None = None
@@ -177,6 +199,18 @@ def step(handler):
 
 
 @step
+def build_dataset_handler(event: dict, context: LambdaContext) -> dict:
+    """The run's data set: the configured data plus the labelled production rows (when on), with lineage."""
+    request = BuildDatasetEvent.model_validate(event)
+    result = production_data.build_dataset(
+        s3, production_data.BuildSettings.from_env(), model_name=request.model_name, run_id=request.run_id,
+        data_uri=request.data_uri, target=request.target, task=request.task)
+    logger.info("data set", extra={"lineage": result.lineage.model_dump(exclude_none=True),
+                                   "production": result.document["production"]})
+    return result.output()
+
+
+@step
 def validate_handler(event: dict, context: LambdaContext) -> dict:
     """Validate the data, write the report and a seeded train/test split; raise DataValidationError on bad data."""
     request = ValidateEvent.model_validate(event)
@@ -195,7 +229,7 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
         logger.warning("data validation failed", extra={"errors": report.errors, "report_uri": report_uri})
         write_run_record(settings.bucket("reports_bucket"), run_records.failed(
             model_name=request.model_name, run_id=request.run_id, report=report, report_uri=report_uri,
-            data_uri=request.data_uri))
+            data_uri=request.data_uri, lineage=request.lineage))
         raise DataValidationError(report)
     train_rows, test_rows = split_indices(np.array(target_values(table, request.target), dtype=object), report.task,
                                           request.test_size, request.seed)
@@ -214,27 +248,71 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
             "categorical": ",".join(request.categorical_names), "run-id": request.run_id,
             "algorithm": request.algorithm, "hyperparameters": json.dumps(hyperparameters),
             "search": str(search_candidates), "search-seconds": str(search_seconds),
+            "lineage": request.lineage.hyperparameter() if request.lineage else "{}",
         },
     }
 
 
-def _production(model_name: str, work: Path) -> tuple[Artifact | None, registry.ModelVersion | None, str | None]:
-    """(artifact, registry entry, load error) of the latest approved version; Nones when there is none."""
+@dataclass(frozen=True)
+class Production:
+    """The model a candidate is compared with, and how it was found."""
+
+    artifact: Artifact | None
+    entry: registry.ModelVersion | None
+    error: str | None  # why it cannot be used (the gate then applies the floor only)
+    source: str  # "live", "latest_approved" or "none"
+
+
+def _fetch(url: str, sha256: str | None, work: Path) -> Artifact:
+    return fetch_artifact(url, work / "production", boto3_download(s3), expected_sha256=sha256 or None).artifact
+
+
+def _live(model_name: str, artifacts_bucket: str, work: Path) -> Production | None:
+    """The version on top of the promotion history (what the `live` alias serves); None when none was promoted."""
+    try:
+        history = load_history(s3, artifacts_bucket, names.promotions_key(model_name))
+        entry = history.live_entry()
+    except (ClientError, ValueError, KeyError, TypeError) as exc:
+        raise PromotionHistoryUnreadable(
+            f"the promotion history s3://{artifacts_bucket}/{names.promotions_key(model_name)} cannot be read "
+            f"({exc}): which version is live is unknown; fix or restore the object (the bucket is versioned)") from exc
+    if entry is None:
+        return None
+    version = entry["version"]
+    try:
+        package = registry.resolve(sagemaker, model_name, version)
+    except (registry.RegistryError, ClientError) as exc:
+        logger.warning("live version not in the registry", extra={"version": version, "error": str(exc)})
+        return Production(None, None, f"live version {version}: {exc}", "live")
+    try:
+        # The tarball the history recorded is the one deployed; its sha256 is checked before it is opened.
+        artifact = _fetch(entry.get("model_data_url") or package.model_data_url, entry.get("sha256") or package.sha256,
+                          work)
+    except (ArtifactError, ValueError, ClientError) as exc:
+        logger.warning("live model unusable", extra={"version": version, "error": str(exc)})
+        return Production(None, package, f"live version {version}: {exc}", "live")
+    return Production(artifact, package, None, "live")
+
+
+def _production(model_name: str, artifacts_bucket: str, work: Path) -> Production:
+    """The live model; when nothing was ever promoted, the highest Approved version; else none."""
+    live = _live(model_name, artifacts_bucket, work)
+    if live is not None:
+        return live
     entry = registry.latest_approved(sagemaker, model_name)
     if entry is None:
-        return None, None, None
+        return Production(None, None, None, "none")
     try:
-        fetched = fetch_artifact(entry.model_data_url, work / "production", boto3_download(s3),
-                                 expected_sha256=entry.sha256 or None)
-        return fetched.artifact, entry, None
+        return Production(_fetch(entry.model_data_url, entry.sha256, work), entry, None, "latest_approved")
     except (ArtifactError, ValueError, ClientError) as exc:  # e.g. its tarball was deleted or modified
         logger.warning("production model unusable", extra={"version": entry.version, "error": str(exc)})
-        return None, entry, f"version {entry.version}: {exc}"
+        return Production(None, entry, f"version {entry.version}: {exc}", "latest_approved")
 
 
 @step
 def evaluate_handler(event: dict, context: LambdaContext) -> dict:
-    """Score the candidate and the production model on the held-out split; write and return the decision."""
+    """Score the candidate and the production model (the live one) on the held-out split and the recent
+    labelled production rows; write and return the decision."""
     request = EvaluateEvent.model_validate(event)
     settings = Settings.from_env()
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
@@ -242,12 +320,16 @@ def evaluate_handler(event: dict, context: LambdaContext) -> dict:
         fetched = fetch_artifact(request.candidate_model_uri, work / "candidate", boto3_download(s3))
         candidate, candidate_sha256 = fetched.artifact, fetched.sha256
         test_csv = download_csv(request.test_uri, work)
-        production, entry, error = _production(request.model_name, work)
-        decision = evaluate(candidate, test_csv, production, tolerance=settings.tolerance, floor=settings.floor,
-                            production_error=error)
+        recent_csv = download_csv(request.recent_uri, work / "recent") if request.recent_uri else None
+        production = _production(request.model_name, settings.bucket("artifacts_bucket"), work)
+        entry = production.entry
+        decision = evaluate(candidate, test_csv, production.artifact, tolerance=settings.tolerance,
+                            floor=settings.floor, production_error=production.error, recent_csv=recent_csv,
+                            production_source=production.source)
     body = decision.model_dump() | {
         "model_name": request.model_name, "run_id": request.run_id, "candidate_model_uri": request.candidate_model_uri,
         "candidate_sha256": candidate_sha256, "production_package": entry.model_dump() if entry else None,
+        "recent_uri": request.recent_uri,
     }
     decision_uri = put_json(settings.bucket("reports_bucket"), names.evaluation_report_key(request.model_name, request.run_id),
                             json.dumps(body, indent=2))
@@ -262,6 +344,9 @@ def evaluate_handler(event: dict, context: LambdaContext) -> dict:
         "production": decision.production, "reason": decision.reason, "primary_metric": decision.primary_metric,
         "candidate_sha256": candidate_sha256, "candidate_model_version": decision.candidate_version,
         "production_model_package_version": entry.version if entry else None,
+        "production_source": decision.production_source,
+        "recent": decision.recent.model_dump(exclude={"candidate_metrics", "production_metrics"})
+        if decision.recent else None,
     }
 
 
@@ -282,7 +367,7 @@ def register_handler(event: dict, context: LambdaContext) -> dict:
         sagemaker, model_name=request.model_name, model_data_url=request.candidate_model_uri, sha256=sha256,
         metrics=evaluation.get("candidate") or metadata.metrics, model_version=metadata.model_version,
         run_id=request.run_id, approve=settings.auto_approve, image_uri=settings.image_uri,
-        metrics_report_uri=evaluation.get("decision_uri"),
+        metrics_report_uri=evaluation.get("decision_uri"), lineage=metadata.lineage,
     )
     logger.info("registered", extra={"arn": version.arn, "version": version.version, "status": version.approval_status})
     record = read_run_record(settings.bucket("reports_bucket"), request.model_name, request.run_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from contracts.artifact import Metadata, utc_now
+from contracts.artifact import DatasetLineage, Metadata, utc_now
 from contracts.run_record import DataRef, Gate, Registration, RunRecord
 from training.evaluate import Decision
 from training.registry import ModelVersion
@@ -43,11 +43,14 @@ def evaluated(*, metadata: Metadata, decision: Decision, model_name: str, run_id
         started_at=started_at, finished_at=utc_now(), task=metadata.task,
         algorithm=hyperparameters.get("algorithm"), hyperparameters=hyperparameters,
         search_candidates=search_candidates(metadata),
-        data=DataRef(uri=data_uri, sha256=metadata.training_data_sha256, rows=dict(metadata.rows)),
+        data=DataRef(uri=data_uri, sha256=metadata.training_data_sha256, rows=dict(metadata.rows),
+                     lineage=metadata.lineage.model_dump(exclude_none=True) if metadata.lineage else None),
         primary_metric=decision.primary_metric, metrics=decision.candidate,
         gate=Gate(passed=decision.passed, reason=decision.reason, threshold=decision.threshold,
                   tolerance=decision.tolerance, floor=decision.floor, production_version=production_version,
-                  production_metrics=decision.production, test_rows=decision.test_rows, report_uri=report_uri),
+                  production_metrics=decision.production, test_rows=decision.test_rows, report_uri=report_uri,
+                  production_source=decision.production_source,
+                  recent=decision.recent.model_dump() if decision.recent else None),
         model_version=metadata.model_version, artifact_uri=artifact_uri, artifact_sha256=artifact_sha256,
         training_job_name=training_job_name or training_job_of(artifact_uri),
     )
@@ -62,9 +65,10 @@ def registered(record: RunRecord, version: ModelVersion) -> RunRecord:
 
 
 def failed(*, model_name: str, run_id: str, report: ValidationReport, report_uri: str, data_uri: str,
-           started_at: str | None = None) -> RunRecord:
+           started_at: str | None = None, lineage: DatasetLineage | None = None) -> RunRecord:
     """The record of a run whose data the validate step refused: no model, no gate."""
     return RunRecord(model_name=model_name, run_id=run_id, status="failed", started_at=started_at,
                      finished_at=utc_now(), task=report.task,
-                     data=DataRef(uri=data_uri, sha256=report.data_sha256 or None, rows={"total": report.rows}),
+                     data=DataRef(uri=data_uri, sha256=report.data_sha256 or None, rows={"total": report.rows},
+                                  lineage=lineage.model_dump(exclude_none=True) if lineage else None),
                      error="; ".join(report.errors), validation_report_uri=report_uri)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib
 import io
 import json
@@ -12,7 +13,8 @@ import pytest
 from moto import mock_aws
 
 from contracts import artifact
-from contracts.artifact import TamperedArtifact
+from contracts.artifact import DatasetLineage, TamperedArtifact
+from contracts.promotions import record_promotion
 from tests.training.training_helpers import binary_rows, load_event, write_csv
 from training import registry
 from training.train import TrainConfig, train
@@ -56,12 +58,12 @@ def _validated(app, lambda_context) -> dict:
     return app.validate_handler(load_event("pipeline_validate.json"), lambda_context)
 
 
-def _train_candidate(s3, validation: dict, tmp_path: Path, event: dict) -> str:
+def _train_candidate(s3, validation: dict, tmp_path: Path, event: dict, lineage: DatasetLineage | None = None) -> str:
     """Play the training job: train on the train split, upload model.tar.gz where SageMaker would."""
     local = tmp_path / "train.csv"
     local.write_bytes(_read(s3, validation["train_uri"] + "data.csv"))
     config = TrainConfig(target="label", model_name=event["model_name"], categorical=["color"], run_id=event["run_id"])
-    result = train(local, tmp_path / "model", config, test_path=None)
+    result = train(local, tmp_path / "model", config, test_path=None, lineage=lineage)
     tarball = tmp_path / artifact.TARBALL
     artifact.pack(result.model_dir, tarball)
     bucket, key = event["candidate_model_uri"][len("s3://"):].split("/", 1)
@@ -77,7 +79,9 @@ def test_validate_writes_split_and_report(s3, app, lambda_context, data_dir):
                                       "categorical": "color", "run-id": "run-20261123-0001",
                                       # the event sets none: the defaults, as strings for SageMaker
                                       "algorithm": "linear", "hyperparameters": "{}", "search": "0",
-                                      "search-seconds": "1800.0"}
+                                      "search-seconds": "1800.0",
+                                      # no BuildDataset lineage in the event: an empty JSON object
+                                      "lineage": "{}"}
     train_rows = _rows(_read(s3, out["train_uri"] + "data.csv"))
     test_rows = _rows(_read(s3, out["test_uri"] + "data.csv"))
     original = _rows((data_dir / "binary.csv").read_bytes())
@@ -185,3 +189,100 @@ def test_unusable_production_model_means_floor_only(s3, app, lambda_context, tmp
     evaluation = app.evaluate_handler(event, lambda_context)
     assert evaluation["passed"] is True and evaluation["production"] is None
     assert "the production model cannot be loaded (version 1: model.tar.gz has sha256" in evaluation["reason"]
+
+
+# ------------------------------------------------------------------ the gate against the live model
+
+
+def _approved(s3, uri: str, model_name: str, key: str, sha256: str | None = None):
+    """The candidate's tarball copied to `key` and registered there as an Approved version."""
+    bucket, source = uri[len("s3://"):].split("/", 1)
+    s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source})
+    url = f"s3://{bucket}/{key}"
+    digest = sha256 or hashlib.sha256(_read(s3, url)).hexdigest()
+    return registry.register(boto3.client("sagemaker"), model_name=model_name, model_data_url=url, sha256=digest,
+                             metrics={"roc_auc": 0.9}, approve=True)
+
+
+def test_the_gate_compares_with_the_live_version_not_the_highest_approved(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_evaluate.json")
+    uri = _train_candidate(s3, validation, tmp_path, event)
+    model = event["model_name"]
+    live = _approved(s3, uri, model, f"models/{model}/live/output/model.tar.gz")
+    record_promotion(s3, model, live)
+    _approved(s3, uri, model, f"models/{model}/newer/output/model.tar.gz")  # version 2: approved, never promoted
+
+    evaluation = app.evaluate_handler(event, lambda_context)
+    assert (evaluation["production_source"], evaluation["production_model_package_version"]) == ("live", 1)
+    decision = json.loads(_read(s3, evaluation["decision_uri"]))
+    assert decision["production_package"]["model_data_url"] == live.model_data_url
+    assert decision["production_source"] == "live" and decision["holdout"]["passed"] is True
+    record = json.loads(_read(s3, f"s3://{REPORTS}/runs/{model}/{event['run_id']}.json"))
+    assert (record["gate"]["production_version"], record["gate"]["production_source"]) == (1, "live")
+
+    s3.delete_object(Bucket=ARTIFACTS, Key=f"models/{model}/promotions.json")  # nothing ever promoted
+    fallback = app.evaluate_handler(event, lambda_context)
+    assert (fallback["production_source"], fallback["production_model_package_version"]) == ("latest_approved", 2)
+
+
+def test_a_live_tarball_that_is_not_what_the_history_recorded_means_floor_only(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_evaluate.json")
+    uri = _train_candidate(s3, validation, tmp_path, event)
+    live = _approved(s3, uri, event["model_name"], f"models/{event['model_name']}/live/output/model.tar.gz")
+    record_promotion(s3, event["model_name"], live.model_copy(update={"sha256": "0" * 64}))
+    evaluation = app.evaluate_handler(event, lambda_context)
+    assert evaluation["production_source"] == "live" and evaluation["production"] is None
+    assert "the production model cannot be loaded (live version 1: model.tar.gz has sha256" in evaluation["reason"]
+
+
+def test_an_unreadable_history_fails_the_run_rather_than_guess_what_is_live(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_evaluate.json")
+    _train_candidate(s3, validation, tmp_path, event)
+    s3.put_object(Bucket=ARTIFACTS, Key=f"models/{event['model_name']}/promotions.json", Body=b"{not json")
+    with pytest.raises(app.PromotionHistoryUnreadable, match="which version is live is unknown"):
+        app.evaluate_handler(event, lambda_context)
+
+
+def test_recent_rows_reach_the_gate_and_the_run_record(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_evaluate.json")
+    uri = _train_candidate(s3, validation, tmp_path, event)
+    record_promotion(s3, event["model_name"], _approved(s3, uri, event["model_name"],
+                                                        f"models/{event['model_name']}/live/output/model.tar.gz"))
+    recent_key = f"datasets/{event['model_name']}/versions/{event['run_id']}/recent.csv"
+    s3.put_object(Bucket=DATA, Key=recent_key, Body=_read(s3, validation["test_uri"] + "data.csv"))
+    evaluation = app.evaluate_handler(event | {"recent_uri": f"s3://{DATA}/{recent_key}"}, lambda_context)
+    assert evaluation["passed"] is True  # the same model: as good on the recent rows too
+    assert evaluation["recent"]["rows"] == 32 and evaluation["recent"]["candidate"] == evaluation["recent"]["production"]
+    assert "; recent production rows (32): candidate roc_auc" in evaluation["reason"]
+    record = json.loads(_read(s3, f"s3://{REPORTS}/runs/{event['model_name']}/{event['run_id']}.json"))
+    assert record["gate"]["recent"]["rows"] == 32 and record["gate"]["recent"]["passed"] is True
+
+
+def test_the_lineage_reaches_the_metadata_the_registry_and_the_run_record(s3, app, lambda_context, tmp_path):
+    validation = _validated(app, lambda_context)
+    event = load_event("pipeline_register.json")
+    lineage = DatasetLineage(data_uri=f"s3://{DATA}/datasets/tiny-binary/versions/run-1/train.csv", data_sha256="ab" * 32,
+                             rows=190, production_rows=24, recent_rows=12, lineage_uri="s3://x/lineage.json",
+                             window={"first": "2026-11-30T00:00:00Z", "last": "2026-12-01T00:00:00Z"})
+    _train_candidate(s3, validation, tmp_path, event, lineage=lineage)
+    evaluation = app.evaluate_handler(load_event("pipeline_evaluate.json"), lambda_context)
+    record = json.loads(_read(s3, f"s3://{REPORTS}/runs/tiny-binary/{event['run_id']}.json"))
+    assert record["data"]["lineage"] == lineage.model_dump(exclude_none=True)
+    registered = app.register_handler(event | {"evaluation": evaluation}, lambda_context)
+    properties = boto3.client("sagemaker").describe_model_package(
+        ModelPackageName=registered["model_package_arn"])["CustomerMetadataProperties"]
+    assert {k: v for k, v in properties.items() if k.startswith("dataset:")} == {
+        "dataset:uri": lineage.data_uri, "dataset:sha256": "ab" * 32, "dataset:rows": "190",
+        "dataset:production_rows": "24", "dataset:recent_rows": "12", "dataset:lineage_uri": "s3://x/lineage.json"}
+    assert registry.resolve(None, "tiny-binary", 1).dataset["production_rows"] == "24"
+
+
+def test_validate_passes_the_lineage_to_the_training_job(app, lambda_context):
+    lineage = {"data_uri": "s3://d/train.csv", "data_sha256": "cd" * 32, "rows": 160, "production_rows": 0,
+               "recent_rows": 0, "lineage_uri": "s3://d/lineage.json", "note": "PRODUCTION_LABELS is off"}
+    out = app.validate_handler(load_event("pipeline_validate.json") | {"lineage": lineage}, lambda_context)
+    assert json.loads(out["hyperparameters"]["lineage"]) == lineage

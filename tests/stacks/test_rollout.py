@@ -276,3 +276,22 @@ def test_rollout_names_are_the_ones_the_app_builds(synthesized, request):
 def test_project_name_default_is_cdk_json():
     assert promote.project_name() == json.loads((promote.REPO_ROOT / "cdk.json").read_text())["context"].get(
         "project_name", names.DEFAULT_PROJECT)
+
+
+def test_the_history_is_the_contracts_one(aws):
+    """promote writes what the training pipeline's evaluate step reads (contracts.promotions), no copy of it;
+    record_promotion is what the demo calls, and live_entry is what serves."""
+    from contracts import promotions
+
+    assert (promote.History, promote.load_history, promote.save_history, promote.PromotionError) == (
+        promotions.History, promotions.load_history, promotions.save_history, promotions.PromotionError)
+    v1, v2 = (registry.resolve(aws.sagemaker, MODEL, n) for n in (1, 2))
+    promotions.record_promotion(aws.s3, MODEL, v1)
+    promotions.record_promotion(aws.s3, MODEL, v2)
+    promotions.record_promotion(aws.s3, MODEL, v1, action=promotions.ROLLBACK)
+    history = promote.load_history(aws.s3, BUCKET, names.promotions_key(MODEL))
+    assert history.live() == [1] and history.uri == f"s3://{BUCKET}/models/{MODEL}/promotions.json"
+    entry = history.live_entry()
+    assert (entry["action"], entry["version"], entry["sha256"], entry["model_data_url"]) == (
+        "rollback", 1, v1.sha256, v1.model_data_url)
+    assert promotions.History("b", "k").live_entry() is None

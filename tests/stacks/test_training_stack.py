@@ -43,9 +43,9 @@ def path_from(states, start):
     return order
 
 
-def test_happy_path_validates_trains_evaluates_then_registers(definition, states):
+def test_happy_path_builds_the_data_set_validates_trains_evaluates_then_registers(definition, states):
     assert path_from(states, definition["StartAt"]) == [
-        "Prepare", "Validate", "Train", "Evaluate", "Passed?", "Register", "NotifyRegistered", "Registered"]
+        "Prepare", "BuildDataset", "Validate", "Train", "Evaluate", "Passed?", "Register", "NotifyRegistered", "Registered"]
     assert states["Registered"]["Type"] == "Succeed"
 
 
@@ -75,7 +75,9 @@ def test_training_runs_as_a_sync_job_on_the_validated_split(default_app, states)
     # model's choice included: the algorithm, its hyperparameters as one JSON string, the search.
     assert params["HyperParameters"] == {f"{name}.$": f"$.validation.hyperparameters.{name}"
                                          for name in ("target", "model-name", "task", "categorical", "run-id",
-                                                      "algorithm", "hyperparameters", "search", "search-seconds")}
+                                                      "algorithm", "hyperparameters", "search", "search-seconds",
+                                                      # the data set's lineage in brief, for the model's metadata
+                                                      "lineage")}
     assert train["ResultSelector"]["model_uri.$"] == "$.ModelArtifacts.S3ModelArtifacts"
 
 
@@ -85,9 +87,16 @@ def test_training_image_is_the_project_image(default_app, states):
 
 
 def test_steps_pass_the_contracted_fields(states):
+    assert states["BuildDataset"]["Parameters"] == {
+        "model_name.$": "$.model_name", "run_id.$": "$.run_id", "data_uri.$": "$.data_uri", "target.$": "$.target",
+        "task.$": "$.task"}
+    assert states["BuildDataset"]["ResultPath"] == "$.dataset"
     assert set(states["Validate"]["Parameters"]) == {
         "model_name.$", "run_id.$", "data_uri.$", "target.$", "task.$", "categorical.$",
-        "algorithm.$", "hyperparameters.$", "search_candidates.$", "search_seconds.$"}
+        "algorithm.$", "hyperparameters.$", "search_candidates.$", "search_seconds.$", "lineage.$"}
+    # the data set the BuildDataset step wrote (or the configured data as it is), and its lineage for the job
+    assert states["Validate"]["Parameters"]["data_uri.$"] == "$.dataset.data_uri"
+    assert states["Validate"]["Parameters"]["lineage.$"] == "$.dataset.lineage"
     # the model's choice goes to the validate step, which checks it before the training job starts
     assert {k: v for k, v in states["Validate"]["Parameters"].items() if k.startswith(("algorithm", "hyper", "search"))} == {
         "algorithm.$": "$.algorithm", "hyperparameters.$": "$.hyperparameters",
@@ -95,14 +104,16 @@ def test_steps_pass_the_contracted_fields(states):
     assert states["Evaluate"]["Parameters"] == {
         "model_name.$": "$.model_name", "run_id.$": "$.run_id",
         "candidate_model_uri.$": "$.training.model_uri", "test_uri.$": "$.validation.test_uri",
+        # the recent labelled production rows kept out of training (null when there are none)
+        "recent_uri.$": "$.dataset.recent_uri",
         # the run record's
-        "data_uri.$": "$.data_uri", "started_at.$": "$$.Execution.StartTime", "training_job_name.$": "$.training.job_name"}
+        "data_uri.$": "$.dataset.data_uri", "started_at.$": "$$.Execution.StartTime", "training_job_name.$": "$.training.job_name"}
     assert states["Register"]["Parameters"]["evaluation.$"] == "$.evaluation"
 
 
 def test_every_failure_is_published_then_fails_the_execution(states):
     tasks = [name for name, s in states.items() if s["Type"] == "Task" and name != "NotifyFailure"]
-    assert set(tasks) == {"Validate", "Train", "Evaluate", "Register", "NotifyRegistered", "NotifyRejected",
+    assert set(tasks) == {"BuildDataset", "Validate", "Train", "Evaluate", "Register", "NotifyRegistered", "NotifyRejected",
                           "NotifyDataRejected"}
     for name in tasks:
         catch_all = [c for c in states[name]["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
@@ -120,7 +131,7 @@ def test_bad_data_is_caught_by_name_before_the_catch_all(states):
 
 
 def test_transient_errors_are_retried(states):
-    for name in ("Validate", "Evaluate", "Register"):
+    for name in ("BuildDataset", "Validate", "Evaluate", "Register"):
         retried = {e for r in states[name]["Retry"] for e in r["ErrorEquals"]}
         assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"} <= retried
         assert "DataValidationError" not in retried
@@ -205,7 +216,10 @@ def test_pipeline_steps_touch_only_their_prefixes(default_app):
         "ValidateStep": {"s3:GetObject": ["/datasets/*"], "s3:PutObject": ["/splits/breast-cancer/*",
                                                                           "/validation/breast-cancer/*",
                                                                           "/runs/breast-cancer/*"]},
-        "EvaluateStep": {"s3:GetObject": ["/splits/breast-cancer/*", "/models/breast-cancer/*"],
+        "BuildDatasetStep": {"s3:GetObject": ["/datasets/*", "/capture/breast-cancer/*", "/labels/breast-cancer/*"],
+                             "s3:PutObject": ["/datasets/breast-cancer/versions/*"]},
+        "EvaluateStep": {"s3:GetObject": ["/splits/breast-cancer/*", "/models/breast-cancer/*",
+                                          "/datasets/breast-cancer/versions/*"],
                          "s3:PutObject": ["/evaluation/breast-cancer/*", "/runs/breast-cancer/*"]},
         "RegisterStep": {"s3:GetObject": ["/models/breast-cancer/*", "/runs/breast-cancer/*"],
                          "s3:PutObject": ["/runs/breast-cancer/*"]},
@@ -234,12 +248,12 @@ def test_registry_access_is_scoped_to_the_model_package_group(default_app):
                                                              "model-package/breast-cancer/*"]
 
 
-def test_state_machine_role_invokes_only_the_three_steps(default_app):
+def test_state_machine_role_invokes_only_the_four_steps(default_app):
     statements = role_statements(default_app.training, "PipelineStateMachineRole")
     invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
     targets = {json.dumps(r, sort_keys=True) for s in invoke for r in as_list(s["Resource"])}
-    assert len(targets) == 6  # three functions, and their versions (<arn>:*)
-    for step in ("ValidateStepFunction", "EvaluateStepFunction", "RegisterStepFunction"):
+    assert len(targets) == 8  # four functions, and their versions (<arn>:*)
+    for step in ("BuildDatasetStepFunction", "ValidateStepFunction", "EvaluateStepFunction", "RegisterStepFunction"):
         assert sum(f'"{step}' in t for t in targets) == 2, step
     passes = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
     assert passes and all(s["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
@@ -298,3 +312,36 @@ def test_variant_configuration_reaches_the_pipeline(variant_app):
     assert '"task": "binary"' in output and '"categorical": ["mean radius", "texture"]' in output
     variant_app.training.has_resource_properties("AWS::SNS::Subscription", {
         "Protocol": "email", "Endpoint": "ops@example.com"})
+
+
+def test_the_build_step_reads_production_rows_of_this_model_only(default_app):
+    """Read and list its model's capture and labels prefixes and the data sets (the configured CSV, wherever the
+    input's data_uri puts it, as the validate step reads it); write only a new data set version; no registry."""
+    statements = role_statements(default_app.training, "BuildDatasetStepRole")
+    listing = sorted(s["Condition"]["StringLike"]["s3:prefix"][0] for s in statements
+                     if "s3:ListBucket" in as_list(s["Action"]))
+    assert listing == ["capture/breast-cancer/*", "datasets/*", "labels/breast-cancer/*"]
+    assert not [a for a in actions_of(statements) if a.startswith("sagemaker:")]
+    assert "s3:DeleteObject" not in actions_of(statements)
+
+
+def test_the_evaluate_step_lists_only_the_promotion_history(default_app):
+    """It reads models/<model>/promotions.json (what is live): a model never promoted must be a 404, not a 403."""
+    statements = role_statements(default_app.training, "EvaluateStepRole")
+    listing = [s["Condition"] for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    assert sorted(c["StringLike"]["s3:prefix"][0] for c in listing) == [
+        "models/breast-cancer/promotions.json*", "splits/breast-cancer/*"]
+
+
+@pytest.mark.parametrize(("app_name", "expected"), [
+    ("default_app", {"PRODUCTION_LABELS": "true", "RECENT_SHARE": "0.2", "MODEL_QUALITY_HORIZON_DAYS": "14"}),
+    ("variant_app", {"PRODUCTION_LABELS": "false", "RECENT_SHARE": "0.3", "MODEL_QUALITY_HORIZON_DAYS": "30"}),
+])
+def test_the_build_step_is_configured_from_the_retraining_settings(request, app_name, expected):
+    props = function_by_command(request.getfixturevalue(app_name).training,
+                                "pipeline.app.build_dataset_handler")
+    env = props["Environment"]["Variables"]
+    assert {k: env[k] for k in expected} == expected
+    assert set(env) == {"DATA_BUCKET", "CAPTURE_BUCKET", "PRODUCTION_LABELS", "RECENT_SHARE",
+                        "MODEL_QUALITY_HORIZON_DAYS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+    assert props["PackageType"] == "Image" and props["Timeout"] == 900

@@ -94,3 +94,82 @@ def test_errors_exit_2(capsys, tmp_path, data_dir, bc_tarball):
 def test_gate_rule(task, candidate, production, passed):
     assert gate(task, candidate, production, tolerance=0.01, floor=0.5)[0] is passed
 
+
+
+# ------------------------------------------------------------------ the recent labelled production rows
+
+
+def _recent_csv(data_dir, path, *, flip: bool = False, only: str | None = None, rows: int = 60):
+    """Breast-cancer rows as recent production rows: labels flipped (today's data disagrees), or one class only."""
+    from training.dataset import read_csv
+
+    table = read_csv(data_dir / "breast_cancer.csv")
+    body = [list(r) for r in zip(*table.columns)]
+    swap = {"malignant": "benign", "benign": "malignant"}
+    if flip:
+        body = [[*r[:-1], swap[r[-1]]] for r in body]
+    if only:
+        body = [r for r in body if r[-1] == only]
+    return write_csv(path, table.header, body[:rows])
+
+
+def test_better_on_the_hold_out_but_worse_on_recent_rows_is_rejected(capsys, trained, data_dir, weak_model, tmp_path):
+    """The good model against the weak one: far better on the hold-out, worse on recent rows whose labels turned."""
+    recent = _recent_csv(data_dir, tmp_path / "recent.csv", flip=True)
+    code, decision = _run(capsys, "--candidate", str(trained["breast_cancer"].model_dir), "--production", str(weak_model),
+                          "--test", str(data_dir / "breast_cancer.csv"), "--recent", str(recent))
+    assert code == 1 and not decision["passed"]
+    assert decision["holdout"]["passed"] and decision["holdout"]["rows"] == 569
+    block = decision["recent"]
+    assert (block["rows"], block["metric"], block["passed"]) == (60, "roc_auc", False)
+    assert block["candidate"] < block["production"] - 0.01 == pytest.approx(block["threshold"])
+    assert decision["reason"].startswith("rejected on the 60 most recent labelled production rows: candidate roc_auc")
+    assert "(hold-out: candidate roc_auc" in decision["reason"]
+
+
+def test_as_good_on_recent_rows_passes_and_both_comparisons_are_recorded(capsys, trained, data_dir, bc_tarball, tmp_path):
+    recent = _recent_csv(data_dir, tmp_path / "recent.csv")
+    code, decision = _run(capsys, "--candidate", str(bc_tarball[0]), "--production", str(trained["breast_cancer"].model_dir),
+                          "--test", str(data_dir / "breast_cancer.csv"), "--recent", str(recent))
+    assert code == 0 and decision["passed"]
+    for name in ("holdout", "recent"):
+        block = decision[name]
+        assert block["passed"] and block["candidate"] == block["production"], name
+        assert block["candidate_metrics"] == block["production_metrics"]
+    assert decision["recent"]["rows"] == 60 and len(decision["recent"]["sha256"]) == 64
+    assert "; recent production rows (60): candidate roc_auc" in decision["reason"]
+
+
+def test_recent_rows_of_one_class_compare_accuracy(capsys, trained, data_dir, weak_model, tmp_path):
+    """No ROC AUC on one class: the comparison falls back to accuracy instead of failing or crashing."""
+    recent = _recent_csv(data_dir, tmp_path / "recent.csv", only="malignant")
+    code, decision = _run(capsys, "--candidate", str(trained["breast_cancer"].model_dir), "--production", str(weak_model),
+                          "--test", str(data_dir / "breast_cancer.csv"), "--recent", str(recent))
+    block = decision["recent"]
+    assert block["metric"] == "accuracy" and "roc_auc" not in block["candidate_metrics"]
+    assert "roc_auc is undefined on these rows, a class is missing: accuracy compared" in block["reason"]
+    assert code == (0 if block["passed"] else 1) and block["candidate"] == block["candidate_metrics"]["accuracy"]
+
+
+def test_without_production_the_recent_rows_are_scored_and_reported(capsys, trained, data_dir, tmp_path):
+    recent = _recent_csv(data_dir, tmp_path / "recent.csv", flip=True)
+    code, decision = _run(capsys, "--candidate", str(trained["breast_cancer"].model_dir),
+                          "--test", str(data_dir / "breast_cancer.csv"), "--recent", str(recent))
+    assert code == 0 and decision["passed"]  # nothing to compare with on the recent rows; the floor is the hold-out's
+    block = decision["recent"]
+    assert block["passed"] and block["production"] is None and block["threshold"] is None
+    assert block["candidate"] < 0.5 and "no production scores to compare with" in block["reason"]
+
+
+@pytest.mark.parametrize(("task", "candidate", "production", "passed", "metric"), [
+    ("binary", {"roc_auc": 0.8, "accuracy": 0.7}, {"roc_auc": 0.805, "accuracy": 0.9}, True, "roc_auc"),
+    ("binary", {"roc_auc": 0.7, "accuracy": 0.9}, {"roc_auc": 0.8, "accuracy": 0.7}, False, "roc_auc"),
+    ("binary", {"accuracy": 0.6}, {"accuracy": 0.8}, False, "accuracy"),
+    ("regression", {"rmse": 1.0}, {"rmse": 1.0}, True, "r2"),  # R² undefined (one row): not compared
+    ("multiclass", {"f1_macro": 0.5}, None, True, "f1_macro"),
+])
+def test_recent_rule(task, candidate, production, passed, metric):
+    from training.evaluate import compare_recent
+
+    name, _, _, _, ok, reason = compare_recent(task, candidate, production, tolerance=0.01)
+    assert (ok, name) == (passed, metric), reason

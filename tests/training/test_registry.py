@@ -91,3 +91,15 @@ def test_cli(sm, capsys):
     with pytest.raises(SystemExit) as usage:
         registry.main(["reject", "--model-name", "churn"])
     assert usage.value.code == 2
+
+
+def test_the_data_set_lineage_is_kept_in_brief_within_sagemakers_limits(sm):
+    from contracts.artifact import DatasetLineage
+
+    lineage = DatasetLineage(data_uri="s3://data/datasets/churn/versions/run-1/train.csv", data_sha256="ab" * 32,
+                             rows=1200, production_rows=180, recent_rows=45,
+                             lineage_uri="s3://data/" + "k" * 300)  # longer than a property value may be
+    version = _register(sm, lineage=lineage)
+    assert version.dataset == {"uri": lineage.data_uri, "sha256": "ab" * 32, "rows": "1200", "production_rows": "180",
+                               "recent_rows": "45"}  # the over-long URI left out, not cut
+    assert _register(sm, n=2).dataset == {}  # registered without lineage (by hand)

@@ -87,3 +87,27 @@ def test_an_unknown_hyperparameter_fails_the_job_by_name(opt_ml, data_dir):
     _hyperparameters(opt_ml, target="label", algorithm="linear", hyperparameters='{"depth": 3}')
     assert main(["train", "--root", str(opt_ml)]) == 1
     assert "unknown hyperparameter 'depth' for linear" in (opt_ml / "output" / "failure").read_text()
+
+
+def test_the_data_set_lineage_reaches_the_metadata(opt_ml, data_dir):
+    """The validate step's "lineage" hyperparameter (the BuildDataset step's brief) lands in metadata.json as it is."""
+    lineage = {"data_uri": "s3://data/datasets/tiny/versions/run-42/train.csv", "data_sha256": "ab" * 32, "rows": 160,
+               "production_rows": 20, "recent_rows": 10, "window": {"first": "2026-11-30T00:00:00Z",
+                                                                    "last": "2026-12-01T00:00:00Z"},
+               "lineage_uri": "s3://data/datasets/tiny/versions/run-42/lineage.json"}
+    _channel(opt_ml, "train", data_dir / "binary.csv")
+    _hyperparameters(opt_ml, **{"target": "label", "categorical": "color", "lineage": json.dumps(lineage)})
+    assert main(["train", "--root", str(opt_ml)]) == 0
+    meta = artifact.open_artifact(opt_ml / "model").metadata
+    assert meta.lineage is not None and meta.lineage.model_dump(exclude_none=True) == lineage
+    assert "lineage" not in meta.hyperparameters  # where the data came from is not how the model was fit
+
+
+def test_no_lineage_and_a_bad_one(opt_ml, data_dir):
+    _channel(opt_ml, "train", data_dir / "binary.csv")
+    _hyperparameters(opt_ml, **{"target": "label", "categorical": "color", "lineage": "{}"})
+    assert main(["train", "--root", str(opt_ml)]) == 0
+    assert artifact.read_metadata(opt_ml / "model").lineage is None
+    _hyperparameters(opt_ml, **{"target": "label", "categorical": "color", "lineage": '{"rows": "many"}'})
+    assert main(["train", "--root", str(opt_ml)]) == 1
+    assert (opt_ml / "output" / "failure").read_text().startswith("train: --lineage is not a data set lineage")

@@ -173,3 +173,29 @@ def test_every_algorithm_ships_an_onnx_model_that_serving_runs(data_dir, tmp_pat
     X = feature_matrix(served.metadata.feature_schema, typed_columns(table, served.metadata.feature_schema))
     assert model.name == "onnxruntime"
     np.testing.assert_allclose(model.run(X).proba, served.load_estimator().predict_proba(X), atol=onnx.probability_tolerance)
+
+
+def test_an_artifact_without_lineage_still_loads_and_verifies(trained, tmp_path):
+    """Artifacts written before metadata.lineage existed have no such key: they open as they did."""
+    import shutil
+
+    model_dir = shutil.copytree(trained["binary"].model_dir, tmp_path / "old")
+    body = json.loads((model_dir / artifact.METADATA).read_text())
+    assert body.pop("lineage") is None
+    (model_dir / artifact.METADATA).write_text(json.dumps(body))
+    artifact.write_manifest(model_dir)
+    opened = artifact.open_artifact(model_dir)
+    assert opened.metadata.lineage is None and opened.load_estimator() is not None
+
+
+def test_the_lineage_hyperparameter_fits_sagemakers_limit():
+    long_uri = "s3://data/" + "k" * 1200
+    lineage = artifact.DatasetLineage(data_uri=long_uri, data_sha256="ab" * 32, rows=10, lineage_uri=long_uri,
+                                      note="n" * 400, window={"first": "a", "last": "b"})
+    text = lineage.hyperparameter()
+    assert len(text) <= artifact.MAX_HYPERPARAMETER_CHARS
+    kept = artifact.DatasetLineage.model_validate_json(text)
+    assert (kept.data_uri, kept.data_sha256, kept.rows, kept.lineage_uri, kept.note) == (long_uri, "ab" * 32, 10, None, None)
+    short = artifact.DatasetLineage(data_uri="s3://d/t.csv", note="off")
+    assert json.loads(short.hyperparameter()) == {"data_uri": "s3://d/t.csv", "production_rows": 0, "recent_rows": 0,
+                                                  "note": "off"}

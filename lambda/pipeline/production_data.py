@@ -1,0 +1,363 @@
+"""A retraining run's data set: the configured training CSV plus the labelled production rows, with lineage.
+
+Labels (labels/<model>/ in the capture bucket) that arrived within the horizon are joined by prediction
+id to the predictions captured within it (capture/<model>/YYYY/MM/DD/HH/): the features come from the
+capture record (the last one per id), the target from the label in force (contracts.ground_truth.latest).
+The production rows, ordered by prediction time, are split: the most recent RECENT_SHARE go to
+recent.csv, kept out of training for the evaluation gate; the rest follow the configured rows in
+train.csv. Both and lineage.json land under datasets/<model>/versions/<run_id>/ in the data bucket.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from contracts import env, names
+from contracts.artifact import DatasetLineage, utc_now
+from contracts.capture_record import CaptureRecord, parse_line
+from contracts.env import Var
+from contracts.ground_truth import GroundTruth, arrival, label_text, label_value, latest, parse_object
+from contracts.s3_uri import split_s3_uri
+from contracts.schema import Task
+from training.dataset import DataError, Table, is_missing, parse_csv
+from training.validate import infer_task, target_values
+
+FORMAT_VERSION = 1
+DEFAULT_RECENT_SHARE = 0.2
+DEFAULT_HORIZON_DAYS = 14
+# Fewer recent rows than this are noise for a gate: they all go to training instead.
+MIN_RECENT_ROWS = 10
+MAX_UNREADABLE_NAMED = 50  # the lineage names this many unreadable objects and counts the rest
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """The build step's configuration (stacks/training_stack.py sets it)."""
+
+    data_bucket: str
+    production_labels: bool
+    recent_share: float
+    horizon_days: int
+    capture_bucket: str | None
+
+    @classmethod
+    def from_env(cls) -> BuildSettings:
+        return cls(
+            data_bucket=env.required(Var.DATA_BUCKET),
+            production_labels=env.flag(Var.PRODUCTION_LABELS),
+            recent_share=env.number(Var.RECENT_SHARE, DEFAULT_RECENT_SHARE, minimum=0, maximum=0.9),
+            horizon_days=env.integer(Var.MODEL_QUALITY_HORIZON_DAYS, DEFAULT_HORIZON_DAYS, minimum=1),
+            capture_bucket=env.text(Var.CAPTURE_BUCKET) or None,
+        )
+
+
+@dataclass
+class Counts:
+    """What the join read, used, and left out (lineage.json's production block)."""
+
+    label_objects: int = 0
+    labels_read: int = 0  # label records in the objects read
+    malformed_labels: int = 0  # rows of those objects that are not label records
+    stale_labels: int = 0  # records whose own time is before the horizon
+    labels_replaced: int = 0  # an id labelled again: the later label replaced the earlier
+    labels_in_force: int = 0
+    capture_objects: int = 0
+    capture_records: int = 0
+    malformed_captures: int = 0  # lines that are not capture records, or have a bad time
+    duplicate_captures: int = 0  # further capture records of a labelled id: the last one is used
+    matched: int = 0
+    unmatched: int = 0  # labels without a captured prediction in the horizon
+    invalid: int = 0  # labels the target cannot take (an unknown class, not a finite number)
+    unreadable: list[str] = field(default_factory=list)  # s3:// URIs of objects that could not be read
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "label_objects": self.label_objects, "labels_read": self.labels_read,
+            "labels_in_force": self.labels_in_force, "matched": self.matched, "unmatched": self.unmatched,
+            "invalid": self.invalid, "stale_labels": self.stale_labels,
+            "duplicates": {"captures": self.duplicate_captures, "labels_replaced": self.labels_replaced},
+            "malformed": {"labels": self.malformed_labels, "captures": self.malformed_captures},
+            "capture_objects": self.capture_objects, "capture_records": self.capture_records,
+            "unreadable": len(self.unreadable), "unreadable_objects": self.unreadable[:MAX_UNREADABLE_NAMED],
+        }
+
+
+@dataclass(frozen=True)
+class ProductionRow:
+    time: datetime  # the prediction's
+    id: str
+    cells: list[str]  # in the configured CSV's column order
+
+
+@dataclass
+class BuildResult:
+    """The step's answer: where the data set is, and its compact lineage (the training job's hyperparameter)."""
+
+    data_uri: str
+    recent_uri: str | None
+    lineage_uri: str
+    lineage: DatasetLineage
+    document: dict[str, Any]  # lineage.json
+
+    def output(self) -> dict[str, Any]:
+        return {"data_uri": self.data_uri, "recent_uri": self.recent_uri, "lineage_uri": self.lineage_uri,
+                "lineage": self.lineage.model_dump(exclude_none=True)}
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted((o for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")),
+                  key=lambda o: o["Key"])
+
+
+def _body(s3: Any, bucket: str, key: str) -> bytes:
+    """An object's bytes, gunzipped when gzip (Firehose may write several members: gzip reads them all)."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+
+
+def read_labels(s3: Any, bucket: str, model_name: str, since: datetime, counts: Counts) -> dict[str, GroundTruth]:
+    """The label in force per id among the labels that arrived since `since` (bulk rows without a time: the upload's)."""
+    from botocore.exceptions import ClientError
+
+    records: list[GroundTruth] = []
+    for obj in _objects(s3, bucket, names.labels_prefix(model_name)):
+        if obj["LastModified"] < since:
+            continue  # written before the horizon: every label in it arrived before too
+        try:
+            labels = parse_object(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(),
+                                  default_time=_iso(obj["LastModified"]))
+        except (ValueError, csv.Error, ClientError) as exc:  # LabelFileError included: named, not fatal
+            counts.unreadable.append(f"s3://{bucket}/{obj['Key']}: {exc}")
+            continue
+        counts.label_objects += 1
+        counts.labels_read += len(labels.records)
+        counts.malformed_labels += labels.malformed
+        for record in labels.records:
+            moment = arrival(record)
+            if moment is not None and moment < since:
+                counts.stale_labels += 1
+            else:
+                records.append(record)
+    current, counts.labels_replaced = latest(records)
+    counts.labels_in_force = len(current)
+    return current
+
+
+def _hour_of(key: str, prefix: str) -> datetime | None:
+    """The hour partition of capture/<model>/YYYY/MM/DD/HH/…; None for a key outside the layout."""
+    parts = key[len(prefix):].split("/")
+    try:
+        return datetime(int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]), tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+
+
+def capture_keys(s3: Any, bucket: str, model_name: str, since: datetime, until: datetime) -> list[str]:
+    """The capture objects in the hour partitions from `since` to `until`, oldest first (one listing per day)."""
+    prefix = names.capture_prefix(model_name)
+    keys = []
+    day = since.date()
+    while day <= until.date():
+        for obj in _objects(s3, bucket, f"{prefix}{day:%Y/%m/%d}/"):
+            hour = _hour_of(obj["Key"], prefix)
+            if hour is not None and since - timedelta(hours=1) < hour <= until:
+                keys.append(obj["Key"])
+        day += timedelta(days=1)
+    return keys
+
+
+def _prediction_time(record: CaptureRecord) -> datetime:
+    moment = datetime.fromisoformat(record.time)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def read_captures(s3: Any, bucket: str, model_name: str, ids: set[str], since: datetime, until: datetime,
+                  counts: Counts) -> dict[str, tuple[datetime, CaptureRecord]]:
+    """The last captured prediction (by its time) of each id in `ids` made since `since`."""
+    from botocore.exceptions import ClientError
+
+    found: dict[str, tuple[datetime, CaptureRecord]] = {}
+    for key in capture_keys(s3, bucket, model_name, since, until):
+        try:
+            lines = _body(s3, bucket, key).splitlines()
+        except (ClientError, OSError, EOFError, zlib.error) as exc:
+            counts.unreadable.append(f"s3://{bucket}/{key}: {exc}")
+            continue
+        counts.capture_objects += 1
+        for line in lines:
+            if not line.strip():
+                continue
+            counts.capture_records += 1
+            try:
+                record = parse_line(line)
+                moment = _prediction_time(record)
+            except ValueError:
+                counts.malformed_captures += 1
+                continue
+            if record.id not in ids or moment < since:
+                continue
+            before = found.get(record.id)
+            if before is not None:
+                counts.duplicate_captures += 1
+                if moment < before[0]:
+                    continue  # an older record read later: the later prediction stays
+            found[record.id] = (moment, record)
+    return found
+
+
+# ------------------------------------------------------------------------------------------ joining
+
+
+def cell(value: Any) -> str:
+    """A captured feature value as a CSV cell: numbers and categories as captured, null as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else repr(value)
+    return str(value)
+
+
+def classes_of(table: Table, target: str, task: Task | None) -> list[str] | None:
+    """The configured data's class labels (sorted), or None for regression (task inferred when not given)."""
+    values = [v for v in target_values(table, target) if not is_missing(v)]
+    if (task or infer_task(values)) == "regression":
+        return None
+    return sorted(set(values))
+
+
+def production_rows(header: list[str], target: str, classes: list[str] | None, labels: dict[str, GroundTruth],
+                    captures: dict[str, tuple[datetime, CaptureRecord]], counts: Counts) -> list[ProductionRow]:
+    """Labelled predictions as rows of the configured CSV, oldest prediction first."""
+    rows = []
+    for id_, label in labels.items():
+        captured = captures.get(id_)
+        if captured is None:
+            counts.unmatched += 1
+            continue
+        if label_value(label.label, classes) is None:
+            counts.invalid += 1
+            continue
+        moment, record = captured
+        target_cell = label_text(label.label).strip()
+        rows.append(ProductionRow(moment, id_, [target_cell if column == target else cell(record.features.get(column))
+                                                for column in header]))
+        counts.matched += 1
+    return sorted(rows, key=lambda r: (r.time, r.id))
+
+
+def recent_count(rows: int, share: float) -> int:
+    """How many of the newest rows the gate keeps: share of them rounded down, 0 below MIN_RECENT_ROWS."""
+    count = math.floor(rows * share + 1e-9)
+    return count if count >= MIN_RECENT_ROWS else 0
+
+
+def csv_of(header: list[str], rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+# ------------------------------------------------------------------------------------------ building
+
+
+def _put(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> dict[str, Any]:
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    return {"uri": f"s3://{bucket}/{key}", "sha256": hashlib.sha256(body).hexdigest()}
+
+
+def build_dataset(s3: Any, settings: BuildSettings, *, model_name: str, run_id: str, data_uri: str, target: str,
+                  task: Task | None = None, now: datetime | None = None) -> BuildResult:
+    """Build, write and describe the run's data set (see the module docstring); the configured data as it is
+    when production labels are off or none could be joined."""
+    now = now or datetime.now(UTC)
+    since = now - timedelta(days=settings.horizon_days)
+    prefix = names.dataset_version_prefix(model_name, run_id)
+    source: dict[str, Any] = {"uri": data_uri}
+    table: Table | None = None
+    note: str | None = None
+    production: dict[str, Any] | None = None
+    rows: list[ProductionRow] = []
+
+    bucket, key = split_s3_uri(data_uri)
+    if key.endswith("/"):
+        note = "the configured data is a prefix, not a CSV object: production rows are added only to a CSV object"
+    else:
+        raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        source["sha256"] = hashlib.sha256(raw).hexdigest()
+        try:
+            table = parse_csv(raw, key.rsplit("/", 1)[-1])
+            source["rows"] = table.n_rows
+        except DataError as exc:
+            note = f"the configured data cannot be read ({exc}): the validate step reports it"
+
+    if note is None and not settings.production_labels:
+        note = f"{Var.PRODUCTION_LABELS} is off: the run trains on the configured data as it is"
+    elif note is None and not settings.capture_bucket:
+        note = f"{Var.CAPTURE_BUCKET} is not set: no production rows can be read"
+    elif note is None and target not in table.header:
+        note = f"the configured data has no target column {target!r}: the validate step reports it"
+    elif note is None:
+        counts = Counts()
+        labels = read_labels(s3, settings.capture_bucket, model_name, since, counts)
+        captures = read_captures(s3, settings.capture_bucket, model_name, set(labels), since, now,
+                                 counts) if labels else {}
+        rows = production_rows(table.header, target, classes_of(table, target, task), labels, captures, counts)
+        production = {
+            "capture_prefix": f"s3://{settings.capture_bucket}/{names.capture_prefix(model_name)}",
+            "labels_prefix": f"s3://{settings.capture_bucket}/{names.labels_prefix(model_name)}",
+            "horizon_days": settings.horizon_days, "since": _iso(since), "until": _iso(now),
+            "recent_share": settings.recent_share, **counts.summary(),
+        }
+        if not rows:
+            note = (f"no labelled production rows in the last {settings.horizon_days} days (labels in force "
+                    f"{counts.labels_in_force}, unmatched {counts.unmatched}, invalid {counts.invalid})")
+
+    recent = recent_count(len(rows), settings.recent_share)
+    training, kept = rows[:len(rows) - recent], rows[len(rows) - recent:]
+    outputs: dict[str, Any] = {"train": source, "recent": None}
+    if rows:
+        body = csv_of(table.header, [[*r] for r in zip(*table.columns)] + [r.cells for r in training])
+        outputs["train"] = _put(s3, settings.data_bucket, prefix + names.DATASET_TRAIN_FILE, body, "text/csv") | {
+            "rows": table.n_rows + len(training)}
+        if kept:
+            body = csv_of(table.header, [r.cells for r in kept])
+            outputs["recent"] = _put(s3, settings.data_bucket, prefix + names.DATASET_RECENT_FILE, body,
+                                     "text/csv") | {"rows": len(kept)}
+        window = {"first": _iso(rows[0].time), "last": _iso(rows[-1].time)}
+        production = (production or {}) | {"window": window, "training_rows": len(training), "recent_rows": len(kept)}
+    elif production is not None:
+        production |= {"window": None, "training_rows": 0, "recent_rows": 0}
+
+    document = {
+        "format_version": FORMAT_VERSION, "model_name": model_name, "run_id": run_id, "built_at": utc_now(),
+        "sources": [source], "production": production, "outputs": outputs, "note": note,
+    }
+    lineage_uri = _put(s3, settings.data_bucket, prefix + names.DATASET_LINEAGE_FILE,
+                       json.dumps(document, indent=2).encode(), "application/json")["uri"]
+    train = outputs["train"]
+    lineage = DatasetLineage(
+        data_uri=train["uri"], data_sha256=train.get("sha256"), rows=train.get("rows"),
+        production_rows=len(training), recent_rows=len(kept),
+        window=(production or {}).get("window"), lineage_uri=lineage_uri, note=note,
+    )
+    recent_uri = outputs["recent"]["uri"] if outputs["recent"] else None
+    return BuildResult(data_uri=train["uri"], recent_uri=recent_uri, lineage_uri=lineage_uri, lineage=lineage,
+                       document=document)
