@@ -18,7 +18,7 @@ help:
 	@echo "make synth        cdk synth into cdk.out/ with cdk-nag AwsSolutions"
 	@echo "make lint         hadolint, ruff, cfn-lint, checkov (every skipped check and its reason: stacks/checkov_skips.toml)"
 	@echo "make checkov-lock uv-lock requirements-checkov.txt (checkov, for make lint) into requirements-checkov.lock"
-	@echo "make bench        serving, drift and batch benchmarks"
+	@echo "make bench        serving, drift, model-quality and batch benchmarks"
 	@echo "make image-check  check the image lock meets lambda/requirements.txt, is complete, fits the budget (no re-resolve)"
 	@echo "make lock         uv-lock lambda/requirements.txt for linux x86_64 / cp312 (UPGRADE=1: newest), then image-check"
 	@echo "make deploy       deploy every stack to AWS, keeping the live model"

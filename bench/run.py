@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_serving.py", "bench_drift.py", "bench_batch.py", "image_size.py")
+BENCHMARKS = ("bench_serving.py", "bench_drift.py", "bench_quality.py", "bench_batch.py", "image_size.py")
 
 
 def main() -> int:

@@ -24,6 +24,9 @@ DRIFT_FACTOR = 1.3
 # categorical column's rarest category in every row instead.
 DRIFTED_COUNT = 3
 DRIFT_STDS = 1.0
+# The drifted segment's concept drift starts at this quantile of the first shifted feature: on the bundled
+# data about a third of the segment changes class, which a labelled day of traffic shows beyond doubt.
+CONCEPT_QUANTILE = 0.3
 
 
 class DemoDataError(ValueError):
@@ -53,6 +56,54 @@ class Shift:
         if self.kind == "add":
             return f"{self.feature} + {self.amount:.4g} ({DRIFT_STDS:g} std)"
         return f"{self.feature} = {self.amount!r}"
+
+
+@dataclass(frozen=True)
+class ConceptDrift:
+    """How the labels of the drifted segment relate to its features: changed, not only the features' distribution.
+
+    Rows whose served `feature` is above `threshold` get `label` (the class that large values of the feature
+    lead to in training: a direction a linear model can learn), or, for regression, the target plus `amount`;
+    without a numeric shift (`feature` None) every drifted row's class moves to the next one.
+    """
+
+    feature: str | None
+    threshold: float = 0.0
+    label: str | None = None  # classification
+    amount: float = 0.0  # regression
+    classes: tuple[str, ...] = ()
+
+    def relabel(self, row: dict, truth: str) -> str:
+        value = row.get(self.feature) if self.feature else None
+        if self.feature is not None and (value is None or value <= self.threshold):
+            return truth
+        if self.amount:
+            return repr(float(truth) + self.amount)
+        if self.label is not None:
+            return self.label
+        return self.classes[(self.classes.index(truth) + 1) % len(self.classes)]
+
+    def __str__(self) -> str:
+        change = f"+{self.amount:.4g}" if self.amount else f"{self.label!r}" if self.label else "the next class"
+        where = f"{self.feature} above {self.threshold:.4g}" if self.feature else "every row"
+        return f"label {change} where {where}"
+
+
+def concept_drift(schema: FeatureSchema, rows: list[dict], truths: list[str], shifts: tuple[Shift, ...],
+                  regression: bool) -> ConceptDrift:
+    """The drifted segment's new labels: above the CONCEPT_QUANTILE of the first numerically shifted feature as
+    served (a third of the segment or more keeps its labels, the rest is where the world changed)."""
+    amount = float(np.std([float(t) for t in truths])) if regression else 0.0
+    numeric = {f.name for f in schema.features if f.type is FeatureType.NUMERIC}
+    shift = next((s for s in shifts if s.kind != "category" and s.feature in numeric), None)
+    if shift is None:
+        return ConceptDrift(feature=None, amount=amount, classes=tuple(sorted(set(truths))))
+    pairs = [(row[shift.feature], t) for row, t in zip(rows, truths) if row[shift.feature] is not None]
+    threshold = float(np.quantile([shift.apply(v) for v, _ in pairs], CONCEPT_QUANTILE))
+    if regression:
+        return ConceptDrift(feature=shift.feature, threshold=threshold, amount=amount)
+    means = {c: np.mean([v for v, t in pairs if t == c]) for c in sorted({t for _, t in pairs})}
+    return ConceptDrift(feature=shift.feature, threshold=threshold, label=max(means, key=means.get))
 
 
 @dataclass(frozen=True)

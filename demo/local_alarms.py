@@ -1,4 +1,5 @@
-"""CloudWatch and EventBridge for the local loop: EMF → metrics, the drift alarm, the retraining rule.
+"""CloudWatch and EventBridge for the local loop: EMF → metrics, the drift and model-quality alarms, the retraining
+rule.
 
 In AWS, CloudWatch extracts metrics from the EMF lines a function prints, evaluates the alarm,
 and EventBridge matches the alarm's state change against the retraining rule. moto stores
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 
 from contracts import metric_names as mn
-from contracts.events import ALARM_STATE_CHANGE, drift_alarm_pattern
+from contracts.events import ALARM_STATE_CHANGE, alarm_pattern
 
 PERIOD_SECONDS = 3600
 
@@ -47,22 +48,28 @@ def _values(value) -> list[float]:
 
 
 @dataclass(frozen=True)
-class DriftAlarm:
+class VerdictAlarm:
+    """An alarm on a check's 1/0 verdict metric per model (ModelName only), Maximum ≥ threshold, as the monitoring
+    stack defines the DatasetDrift and ModelQuality alarms."""
+
     model_name: str
+    metric: str = mn.DRIFT_DATASET
+    threshold: float = mn.DRIFT_ALARM_THRESHOLD
+    kind: str = "DatasetDrift"
 
     @property
     def name(self) -> str:
-        return f"{self.model_name}-DatasetDrift"
+        return f"{self.model_name}-{self.kind}"
 
     def create(self) -> str:
         """The alarm as the monitoring stack defines it; returns its ARN."""
         cloudwatch = boto3.client("cloudwatch")
         cloudwatch.put_metric_alarm(
-            AlarmName=self.name, Namespace=mn.NAMESPACE, MetricName=mn.DRIFT_DATASET,
+            AlarmName=self.name, Namespace=mn.NAMESPACE, MetricName=self.metric,
             Dimensions=[{"Name": mn.DIM_MODEL_NAME, "Value": self.model_name}],
             Statistic=mn.DRIFT_ALARM_STATISTIC, Period=PERIOD_SECONDS, EvaluationPeriods=1,
-            Threshold=mn.DRIFT_ALARM_THRESHOLD, ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching")
+            Threshold=self.threshold, ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="ignore")
         return self.arn()
 
     def arn(self) -> str:
@@ -72,11 +79,13 @@ class DriftAlarm:
         """Evaluate the last period's datapoint against the threshold, set and return the state."""
         cloudwatch = boto3.client("cloudwatch")
         points = cloudwatch.get_metric_statistics(
-            Namespace=mn.NAMESPACE, MetricName=mn.DRIFT_DATASET,
+            Namespace=mn.NAMESPACE, MetricName=self.metric,
             Dimensions=[{"Name": mn.DIM_MODEL_NAME, "Value": self.model_name}],
             StartTime=now - timedelta(seconds=PERIOD_SECONDS), EndTime=now + timedelta(seconds=60),
             Period=PERIOD_SECONDS, Statistics=[mn.DRIFT_ALARM_STATISTIC])["Datapoints"]
-        breaching = any(p[mn.DRIFT_ALARM_STATISTIC] >= mn.DRIFT_ALARM_THRESHOLD for p in points)
+        if not points:  # missing data is ignored: the alarm keeps its state
+            return cloudwatch.describe_alarms(AlarmNames=[self.name])["MetricAlarms"][0]["StateValue"]
+        breaching = any(p[mn.DRIFT_ALARM_STATISTIC] >= self.threshold for p in points)
         state = "ALARM" if breaching else "OK"
         cloudwatch.set_alarm_state(AlarmName=self.name, StateValue=state,
                                    StateReason=f"{len(points)} datapoint(s) in the last hour, breaching: {breaching}")
@@ -120,11 +129,15 @@ class QueuedRule:
         return [json.loads(m["Body"]) for m in messages]
 
 
+def quality_alarm(model_name: str) -> VerdictAlarm:
+    return VerdictAlarm(model_name, mn.QUALITY_DEGRADED, mn.QUALITY_ALARM_THRESHOLD, "ModelQuality")
+
+
 @dataclass(frozen=True)
 class RetrainingRule(QueuedRule):
-    """The drift → retraining rule; the runner starts the local pipeline with contracts.events.retraining_input."""
+    """An alarm → retraining rule; the runner starts the local pipeline with contracts.events.retraining_input."""
 
-    name: str = "local-retrain-on-drift"
+    name: str = "local-retrain-on-quality"
 
     def create(self, alarm_arn: str) -> None:  # type: ignore[override]
-        super().create(drift_alarm_pattern(alarm_arn))
+        super().create(alarm_pattern(alarm_arn))

@@ -65,6 +65,11 @@ class LocalDeployment:
         return {Var.MODEL_NAME: self.model_name, Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,
                 Var.CAPTURE_BUCKET: self.capture_bucket, Var.REPORTS_BUCKET: self.reports_bucket, Var.MIN_ROWS: "500"}
 
+    def quality_env(self, live: ModelVersion) -> dict[str, str]:
+        """The model-quality check's environment: the live model (its version as serving stamps it on captures)."""
+        return {Var.MODEL_NAME: self.model_name, Var.MODEL_VERSION: str(live.version),
+                Var.MODEL_DATA_URL: live.model_data_url, Var.MODEL_SHA256: live.sha256,
+                Var.CAPTURE_BUCKET: self.capture_bucket, Var.REPORTS_BUCKET: self.reports_bucket}
 
     def batch_env(self, live: ModelVersion) -> dict[str, str]:
         """The batch functions' environment: the live model as the default, small parts so the demo has several."""

@@ -18,16 +18,18 @@ import boto3
 
 from contracts import names
 from contracts.env import Var
-from contracts.events import retraining_input
+from contracts.events import QUALITY_TRIGGER, retraining_input
+from contracts.promotions import record_promotion
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import FeatureSchema, FeatureType
 from demo import traffic
-from demo.data import DemoData, Shift, derived_drift
+from demo.data import DemoData, Shift, concept_drift, derived_drift
+from demo.labels import Delivery, Segment, deliver, labels_for, relabelled
 from demo.lambda_context import LocalContext
-from demo.local_alarms import DriftAlarm, RetrainingRule, publish_emf
+from demo.local_alarms import RetrainingRule, VerdictAlarm, publish_emf, quality_alarm
 from demo.local_aws import LocalDeployment, scheduled_event
 from demo.local_batch import BatchRun, batch_trigger, upload_and_score
-from demo.local_pipeline import PipelineRun, run_pipeline
+from demo.local_pipeline import PipelineRun, build_env, run_pipeline
 from demo.local_server import prediction_api
 from training import registry
 from training.dataset import Table, infer_schema, is_missing, parse_float, read_csv
@@ -70,6 +72,14 @@ class LoopResult:
     captured_lines: int
     html_report: Path | None
     alarm_states: list[str]
+    concept: str
+    first_labels: Delivery
+    first_quality: dict
+    second_labels: Delivery
+    second_quality: dict
+    quality_rerun: dict
+    quality_states: list[str]
+    quality_html: Path | None
     retraining_input: dict | None
     retraining: PipelineRun | None
     batch: BatchRun | None = None
@@ -109,13 +119,17 @@ def drifted(rows: list[dict], segment: tuple[Shift, ...]) -> list[dict]:
     return [row | {shift.feature: shift.apply(row[shift.feature]) for shift in segment} for row in rows]
 
 
-def segment_requests(rows: list[dict], rng: random.Random) -> list[tuple[str, bytes]]:
-    """SINGLES single predictions, the rest in batches, plus one of each malformed request."""
-    sample = [rng.choice(rows) for _ in range(SEGMENT_ROWS)]
-    requests = traffic.single_requests(sample[:SINGLES]) + traffic.batch_requests(sample[SINGLES:], BATCH_SIZE)
-    requests += traffic.malformed_requests(sample[0])
-    rng.shuffle(requests)
-    return requests
+def segment_requests(rows: list[dict], truths: list[str], rng: random.Random) -> Segment:
+    """SINGLES single predictions, the rest in batches, plus one of each malformed request; with each row's label."""
+    picks = [rng.randrange(len(rows)) for _ in range(SEGMENT_ROWS)]
+    sample, labels = [rows[i] for i in picks], [truths[i] for i in picks]
+    segment = Segment()
+    segment.add(traffic.single_requests(sample[:SINGLES]), [[label] for label in labels[:SINGLES]])
+    segment.add(traffic.batch_requests(sample[SINGLES:], BATCH_SIZE),
+                [labels[i:i + BATCH_SIZE] for i in range(SINGLES, SEGMENT_ROWS, BATCH_SIZE)])
+    malformed = traffic.malformed_requests(sample[0])
+    segment.add(malformed, [[] for _ in malformed])
+    return segment.shuffled(rng)
 
 
 def refused_cells(schema: FeatureSchema) -> tuple[int, tuple[str, ...]] | None:
@@ -142,17 +156,61 @@ def batch_file(rows: list[dict], schema: FeatureSchema, rng: random.Random) -> t
     return out.getvalue().encode(), len(REFUSED_BATCH_ROWS) if refused else 0
 
 
+def scheduled(handler: Callable[[dict, Any], dict], function_name: str) -> dict:
+    """A handler on a scheduled event; its EMF goes to CloudWatch (Lambda's stdout goes to Logs, not the terminal)."""
+    event = scheduled_event(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = handler(event, LocalContext(function_name))
+    result["metrics_published"] = publish_emf(printed.getvalue())
+    return result
+
+
 def drift_check(deployment: LocalDeployment, live: ModelVersion) -> dict:
-    """The drift-check handler on a scheduled event, with the function's environment; its EMF goes to CloudWatch."""
+    """The drift-check handler with the function's environment."""
     os.environ.update(deployment.drift_env(live))
     from drift_check import app as drift_app  # its clients are created at import, after the endpoint is set
 
-    event = scheduled_event(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):  # Lambda's stdout goes to CloudWatch Logs, not the terminal
-        result = drift_app.handler(event, LocalContext("drift-check"))
-    result["metrics_published"] = publish_emf(printed.getvalue())
+    return scheduled(drift_app.handler, "drift-check")
+
+
+def quality_check(deployment: LocalDeployment, live: ModelVersion, alarm: VerdictAlarm, states: list[str]) -> dict:
+    """The model-quality check with the function's environment, then its alarm evaluated; prints the windows."""
+    os.environ.update(deployment.quality_env(live))
+    from drift_check import quality_check as quality_app  # clients created at import, after the endpoint is set
+
+    result = scheduled(quality_app.handler, "model-quality")
+    states.append(alarm.evaluate(datetime.now(UTC)))
+    print(f"  {result['status']}: {result.get('windows_changed', 0)} window(s) changed, unmatched labels "
+          f"{result.get('unmatched_labels', 0)}; model-quality alarm {states[-1]}", flush=True)
+    if result.get("report_uri"):
+        run = read_json(result["report_uri"])
+        bucket = split_s3_uri(result["report_uri"])[0]
+        result["windows_reports"] = [read_json(f"s3://{bucket}/{w['report_key']}") for w in run["windows"]]
+        for report in result["windows_reports"]:
+            print(f"  {side_by_side(report)}", flush=True)
     return result
+
+
+def read_json(uri: str) -> dict:
+    bucket, key = split_s3_uri(uri)
+    return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def side_by_side(report: dict) -> str:
+    """A window's training, estimated and realized primary metric and accuracy on one line."""
+    parts = []
+    for metric in dict.fromkeys([report["primary_metric"], "accuracy"]):
+        values = [("training", report["baseline"].get(metric)), ("estimated", (report.get("estimated") or {}).get(metric)),
+                  ("realized", report["realized"].get(metric))]
+        shown = [f"{source} {value:.3f}" for source, value in values if value is not None]
+        if metric in report["intervals"]:
+            shown[-1] += " [{:.3f}, {:.3f}]".format(*report["intervals"][metric])
+        if shown:
+            parts.append(f"{metric}: " + ", ".join(shown))
+    window = report["window"]
+    return (f"v{window.get('model_version')} window from {window.get('period_start')}: {report['predictions']} "
+            f"predictions, {report['matched']} labelled → {report['status']}; " + "; ".join(parts))
 
 
 def low_traffic_period(deployment: LocalDeployment, live: ModelVersion, url: str, rows: list[dict],
@@ -208,19 +266,27 @@ def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
     model_name, target, categorical = data.model_name, data.target, list(data.categorical)
     data_key = names.training_data_key(model_name)
     deployment = LocalDeployment(model_name)
-    with step("create the buckets and the capture stream; upload the training data"):
+    with step("create the buckets and the capture and labels streams; upload the training data"):
         deployment.create()
-        alarm = DriftAlarm(model_name)
+        drift_alarm = VerdictAlarm(model_name)
+        drift_alarm.create()
+        quality = quality_alarm(model_name)
         rule = RetrainingRule()
-        rule.create(alarm.create())
+        rule.create(quality.create())
         trigger = batch_trigger(deployment)
         os.environ.update(deployment.pipeline_env())
         boto3.client("s3").upload_file(str(data.csv_path), deployment.data_bucket, data_key)
     data_uri = f"s3://{deployment.data_bucket}/{data_key}"
+    # Every run builds its data set: the configured CSV plus the labelled production rows found (none yet).
+    build = build_env(deployment.capture_bucket)
 
-    with step("training pipeline: validate → train (SageMaker container contract) → evaluate → register"):
+    with step("training pipeline: build the data set → validate → train (SageMaker container contract) → evaluate "
+              "→ register"):
         first = run_pipeline(model_name=model_name, run_id="run-1", data_uri=data_uri, target=target, workdir=workdir,
-                             categorical=categorical, task=data.task or "", choice=choice)
+                             categorical=categorical, task=data.task or "", choice=choice, environment=build)
+        print(f"  data set: {first.dataset['lineage'].get('rows')} rows, "
+              f"{first.dataset['lineage'].get('production_rows', 0)} from production "
+              f"({first.dataset['lineage'].get('note') or 'labelled production rows added'})", flush=True)
         print(f"  validation: {first.validation['rows']} rows, task {first.validation['task']}; "
               f"model {first.model_data_url}", flush=True)
         print(f"  evaluation: {json.dumps(first.evaluation['candidate'])}; {first.evaluation['reason']}", flush=True)
@@ -233,53 +299,80 @@ def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
     with step(f"approve v{version} in the Model Registry and promote it"):
         approved = registry.approve(sagemaker, model_name, version, "approved by make demo")
         live = registry.resolve(sagemaker, model_name, version)
-        print(f"  the function's configuration now names v{live.version}, sha256 {live.sha256[:12]}…", flush=True)
+        record_promotion(boto3.client("s3"), model_name, live)  # what `mlops promote` records after its deploy
+        print(f"  the function's configuration now names v{live.version}, sha256 {live.sha256[:12]}…; the promotion "
+              f"history says it is live", flush=True)
 
     table = read_csv(data.csv_path)
     schema = infer_schema(table, target, set(categorical))
     rows = feature_rows(table, schema)
+    truths = [value.strip() for value in table.column(target)]
     segment = data.drift or derived_drift(schema, rows)
+    drifted_rows = drifted(rows, segment)
+    concept = concept_drift(schema, rows, truths, segment, first.validation["task"] == "regression")
+    alarm_states, quality_states = [], []
     with prediction_api(deployment.serving_env(live), workdir / "api.log") as url:
         health = traffic.get_json(url, "/health")
         print(f"  API on {url}: {health}", flush=True)
         with step(f"send normal traffic ({SEGMENT_ROWS} rows: single, batch and malformed requests)"):
-            normal = traffic.send(url, segment_requests(rows, rng))
+            normal_segment = segment_requests(rows, truths, rng)
+            normal = traffic.send(url, normal_segment.requests)
             wait_for_capture(deployment.capture_bucket, deployment.capture_prefix, normal.rows_predicted)
-        alarm_states = []
         with step("drift check on a scheduled event (normal traffic)"):
             first_check = drift_check(deployment, live)
-            alarm_states.append(alarm.evaluate(datetime.now(UTC)))
+            alarm_states.append(drift_alarm.evaluate(datetime.now(UTC)))
             print(f"  {first_check['status']}: {first_check.get('rows_checked')} rows; "
                   f"{first_check['metrics_published']} metrics published; drift alarm {alarm_states[-1]}", flush=True)
+        with step("labels arrive later for part of the normal traffic (POST /feedback and a bulk CSV); model-quality "
+                  "check on a scheduled event"):
+            first_labels = deliver(url, deployment.capture_bucket, model_name, labels_for(normal, normal_segment, rng),
+                                   "normal", rng)
+            print(f"  {first_labels.feedback} labels through POST /feedback {first_labels.feedback_statuses}, "
+                  f"{first_labels.bulk} in s3://{deployment.capture_bucket}/{first_labels.bulk_key}", flush=True)
+            first_quality = quality_check(deployment, live, quality, quality_states)
         with step(f"low traffic: {LOW_TRAFFIC_HOURS} simulated hours of {LOW_TRAFFIC_ROWS} predictions, a drift check "
                   "after each (pooled until 500 rows)"):
             low_traffic_checks, captured = low_traffic_period(deployment, live, url, rows, rng, normal.rows_predicted)
-        with step(f"send a drifted segment ({', '.join(map(str, segment))})"):
-            drifted_traffic = traffic.send(url, segment_requests(drifted(rows, segment), rng))
+        with step(f"send a drifted segment ({', '.join(map(str, segment))}); the world changed too: {concept}"):
+            drifted_segment = segment_requests(drifted_rows, relabelled(drifted_rows, truths, concept), rng)
+            drifted_traffic = traffic.send(url, drifted_segment.requests)
             wait_for_capture(deployment.capture_bucket, deployment.capture_prefix,
                              captured + drifted_traffic.rows_predicted)
-    with step("drift check on a scheduled event (drifted traffic)"):
-        second_check = drift_check(deployment, live)
-        now = datetime.now(UTC)
-        alarm_states.append(alarm.evaluate(now))
-        print(f"  {second_check['status']}: drifted {second_check.get('drifted_features')}; "
-              f"drift alarm {alarm_states[-1]}", flush=True)
+        with step("drift check on a scheduled event (drifted traffic)"):
+            second_check = drift_check(deployment, live)
+            alarm_states.append(drift_alarm.evaluate(datetime.now(UTC)))
+            print(f"  {second_check['status']}: drifted {second_check.get('drifted_features')}; "
+                  f"drift alarm {alarm_states[-1]} (a proxy: notified, retraining waits for the labels)", flush=True)
+        with step("labels arrive for the drifted segment; model-quality check (the window is judged again)"):
+            second_labels = deliver(url, deployment.capture_bucket, model_name,
+                                    labels_for(drifted_traffic, drifted_segment, rng), "drifted", rng)
+            print(f"  {second_labels.feedback} labels through POST /feedback {second_labels.feedback_statuses}, "
+                  f"{second_labels.bulk} in s3://{deployment.capture_bucket}/{second_labels.bulk_key}", flush=True)
+            second_quality = quality_check(deployment, live, quality, quality_states)
+        with step("model-quality check again, nothing new: nothing counted twice"):
+            quality_rerun = quality_check(deployment, live, quality, quality_states)
 
     retraining = started = None
-    delivered = rule.deliver(alarm.state_change_event(alarm_states[-1], now))
+    now = datetime.now(UTC)
+    delivered = rule.deliver(quality.state_change_event(quality_states[-1], now))
     if delivered:
-        print(f"  EventBridge matched the alarm's state change ({delivered[0]['detail-type']}, "
+        print(f"  EventBridge matched the model-quality alarm's state change ({delivered[0]['detail-type']}, "
               f"{delivered[0]['detail']['state']['value']}) to the retraining rule", flush=True)
-        started = retraining_input(model_name=model_name, data_uri=data_uri, target=target)
+        started = retraining_input(model_name=model_name, data_uri=data_uri, target=target, trigger=QUALITY_TRIGGER)
         # One process plays every function here, each with its own environment in the cloud: the drift check's
         # MIN_ROWS (captured rows per verdict) must not become the validate step's (training rows).
         os.environ.pop(Var.MIN_ROWS, None)
         os.environ.update(deployment.pipeline_env())
-        with step("retraining: a pipeline run, the new candidate evaluated against production"):
+        with step("retraining: the data set gains the labelled production rows; the candidate is judged against the "
+                  "live model on the hold-out and on the most recent labelled rows"):
             # The categorical columns and task come from the state machine's configured defaults in the cloud.
             retraining = run_pipeline(model_name=started["model_name"], run_id="run-2", data_uri=started["data_uri"],
                                       target=started["target"], workdir=workdir, categorical=categorical,
-                                      task=data.task or "", choice=choice)
+                                      task=data.task or "", choice=choice, environment=build)
+            lineage = retraining.dataset["lineage"]
+            print(f"  data set: {lineage.get('rows')} rows, {lineage.get('production_rows')} labelled production rows "
+                  f"added, {lineage.get('recent_rows')} most recent kept out for the gate", flush=True)
+            print(f"  {retraining.evaluation['reason']}", flush=True)
     with step(f"batch job: a {BATCH_ROWS:,}-row file lands in batch/{model_name}/input/{BATCH_JOB}/ → plan → "
               "Distributed Map children → summary"):
         batch_body, refused_on_purpose = batch_file(rows, schema, rng)
@@ -296,8 +389,10 @@ def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
         drifted_traffic=drifted_traffic, second_check=second_check,
         captured_objects=captured_objects, captured_lines=captured_lines,
         html_report=copy_html(second_check["report_uri"], workdir / "drift-report.html") if second_check.get("report_uri") else None,
-        alarm_states=alarm_states, retraining_input=started, retraining=retraining, batch=batch,
+        alarm_states=alarm_states, concept=str(concept), first_labels=first_labels, first_quality=first_quality,
+        second_labels=second_labels, second_quality=second_quality, quality_rerun=quality_rerun,
+        quality_states=quality_states,
+        quality_html=copy_html(second_quality["report_uri"], workdir / "quality-report.html") if second_quality.get("report_uri") else None,
+        retraining_input=started, retraining=retraining, batch=batch,
         batch_refused_on_purpose=refused_on_purpose, versions=registry.list_versions(sagemaker, model_name),
     )
-
-

@@ -2,10 +2,11 @@
 
 upload data → validate → train (SageMaker's container contract, in a subprocess) → evaluate →
 register → approve → promote → serve with uvicorn → real HTTP traffic, captured through Firehose →
-drift check on an EventBridge scheduled event → hours of low traffic pooled into one verdict → a drifted
-segment → drift found → retraining →
-the new candidate evaluated against production → a file scored by a batch job (S3 trigger,
-plan, Distributed Map children, summary). Same handlers and modules as the cloud.
+drift check on an EventBridge scheduled event → labels for part of the traffic, later (POST /feedback and a
+bulk file) → model-quality check → hours of low traffic pooled into one verdict → a drifted segment whose labels
+changed too → drift found → its labels → quality degraded → retraining on the labelled production rows → the
+candidate judged against the live model on the hold-out and on the most recent labelled rows → a file scored by
+a batch job (S3 trigger, plan, Distributed Map children, summary). Same handlers and modules as the cloud.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ os.environ.setdefault(Var.METRICS_NAMESPACE, NAMESPACE)
 
 from demo.data import DemoData, DemoDataError, bundled, user_data
 from demo.emulator import embedded_aws
-from demo.loop import CandidateRejected, LoopResult, run_loop
+from demo.loop import CandidateRejected, LoopResult, run_loop, side_by_side
 
 WORKDIR = Path(".demo")  # in the folder it is run from
 
@@ -74,12 +75,29 @@ def summary(result: LoopResult) -> None:
           f"s3://{result.deployment.capture_bucket}/{result.deployment.capture_prefix}")
     print(f"drift reports: {result.first_check.get('report_uri')}\n               {result.second_check.get('report_uri')}")
     print(f"HTML drift page (copied from the reports bucket): {result.html_report}")
+    print(f"labels: {result.first_labels.feedback + result.second_labels.feedback} through POST /feedback, "
+          f"{result.first_labels.bulk + result.second_labels.bulk} in bulk files; concept drift in the drifted segment: "
+          f"{result.concept}")
+    for label, check in (("model quality after the normal traffic's labels", result.first_quality),
+                         ("model quality after the drifted segment's labels", result.second_quality)):
+        print(f"{label}: {check['status']}")
+        for report in check.get("windows_reports", []):
+            print(f"  {side_by_side(report)}")
+    print(f"model quality once more with nothing new: {result.quality_rerun['status']}; model-quality alarm "
+          f"{' → '.join(result.quality_states)}; HTML quality page: {result.quality_html}")
     if result.retraining:
-        ev = result.retraining.evaluation
-        print(f"retraining {result.retraining.run_id}: candidate {ev['primary_metric']} "
-              f"{ev['candidate'].get(ev['primary_metric'], float('nan')):.4f} vs production "
-              f"{(ev['production'] or {}).get(ev['primary_metric'], float('nan')):.4f}: "
-              f"{'passed → registered v' + str(result.retraining.registration['model_package_version']) if ev['passed'] else 'rejected'}"
+        ev, lineage = result.retraining.evaluation, result.retraining.dataset["lineage"]
+        primary = ev["primary_metric"]
+        print(f"retraining {result.retraining.run_id} ({result.retraining_input['trigger']}): data set of "
+              f"{lineage.get('rows')} rows with {lineage.get('production_rows')} labelled production rows, "
+              f"{lineage.get('recent_rows')} recent rows kept out")
+        print(f"  hold-out: candidate {primary} {number(ev['candidate'].get(primary))} vs live v"
+              f"{ev['production_model_package_version']} {number((ev['production'] or {}).get(primary))}")
+        if ev.get("recent"):
+            r = ev["recent"]
+            print(f"  {r['rows']} recent labelled rows: candidate {r['metric']} {number(r['candidate'])} vs live "
+                  f"{number(r['production'])}: {'passed' if r['passed'] else 'failed'}")
+        print(f"  {'passed → registered v' + str(result.retraining.registration['model_package_version']) if ev['passed'] else 'rejected'}"
               f" ({ev['reason']})")
     if result.batch and result.batch.summary:
         b = result.batch.summary
@@ -87,6 +105,10 @@ def summary(result: LoopResult) -> None:
               f"{b['errors']} in {', '.join(b['errors_files']) or 'no errors file'}; model v{b['model']['version']} "
               f"(sha256 {b['model']['sha256'][:12]}…); outputs under s3://{result.deployment.data_bucket}/{b['output_prefix']}")
     print(f"\nwhole loop: {result.seconds:.1f} s")
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 EXAMPLES = """examples:

@@ -17,6 +17,9 @@ class TrafficResult:
     latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     rows_predicted: int = 0
+    # Per request, in the order sent: the prediction ids the API answered with (none for a refused request),
+    # which a label refers to later.
+    ids: list[list[str]] = field(default_factory=list)
 
     def percentiles(self) -> dict[str, float]:
         if not self.latencies_ms:
@@ -33,15 +36,15 @@ class TrafficResult:
         return sum(n for status, n in self.statuses.items() if 400 <= status < 500)
 
 
-def _send(client: httpx.Client, path: str, body: bytes) -> tuple[int, float, int]:
+def _send(client: httpx.Client, path: str, body: bytes) -> tuple[int, float, list[str]]:
     started = time.perf_counter()
     response = client.post(path, content=body, headers={"content-type": "application/json"})
     elapsed = (time.perf_counter() - started) * 1000
-    rows = 0
+    ids = []
     if response.status_code == 200:
         payload = response.json()
-        rows = payload.get("count", 1)
-    return response.status_code, elapsed, rows
+        ids = payload["ids"] if "ids" in payload else [payload["id"]]
+    return response.status_code, elapsed, ids
 
 
 def send(url: str, requests: list[tuple[str, bytes]], concurrency: int = 8) -> TrafficResult:
@@ -50,10 +53,11 @@ def send(url: str, requests: list[tuple[str, bytes]], concurrency: int = 8) -> T
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(base_url=url, timeout=30, limits=limits) as client, \
             ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for status, elapsed, rows in pool.map(lambda req: _send(client, *req), requests):
+        for status, elapsed, ids in pool.map(lambda req: _send(client, *req), requests):
             result.statuses[status] += 1
             result.latencies_ms.append(elapsed)
-            result.rows_predicted += rows
+            result.rows_predicted += len(ids)
+            result.ids.append(ids)
     return result
 
 
@@ -95,6 +99,16 @@ def malformed_requests(example: dict) -> list[tuple[str, bytes]]:
         ("/predict/batch", json.dumps({"instances": [example, missing]}).encode()),
         ("/predict/batch", json.dumps({"instances": [{"id": "twice", "features": example}] * 2}).encode()),
     ]
+
+
+def send_labels(url: str, labels: list[dict], per_request: int = 500) -> Counter:
+    """POST /feedback the {"id", "label"} records in requests of `per_request`; the statuses answered."""
+    statuses: Counter = Counter()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for i in range(0, len(labels), per_request):
+            response = client.post("/feedback", json=labels[i:i + per_request])
+            statuses[response.status_code] += 1
+    return statuses
 
 
 def get_json(url: str, path: str) -> dict:

@@ -31,12 +31,12 @@ def build_stacks(scope: Stage, config: Config) -> AppStacks:
     training = TrainingStack(scope, names.stack_name(prefix, names.TRAINING), config=config, storage=storage,
                              description="Training pipeline: validate, SageMaker training, evaluate, register")
     serving = ServingStack(scope, names.stack_name(prefix, names.SERVING), config=config, storage=storage,
-                           description="Prediction API, inference function, canary deployments, request capture")
+                           description="Prediction API, inference function, canary deployments, request capture, ground-truth labels")
     batch = BatchStack(scope, names.stack_name(prefix, names.BATCH_SCORING), config=config, storage=storage,
                        description="Batch scoring: input of any size scored on a Step Functions Distributed Map")
     monitoring = MonitoringStack(scope, names.stack_name(prefix, names.MONITORING), config=config, storage=storage,
                                  training=training, serving=serving, batch=batch,
-                                 description="Drift check, alarms, dashboard, drift-triggered retraining")
+                                 description="Drift and model-quality checks, alarms, dashboard, alarm-triggered retraining")
     Tags.of(scope).add("project", prefix)
     Tags.of(scope).add("model", config.model_name)
     return AppStacks(storage, training, serving, monitoring, batch)

@@ -92,18 +92,67 @@ def test_low_traffic_hours_are_pooled_into_one_verdict(loop):
     assert "then a pooled verdict: status ok" in loop["stdout"]
 
 
-def test_alarm_starts_retraining_and_the_candidate_is_judged_against_production(loop):
+def test_the_drift_alarm_fires_on_the_drifted_segment(loop):
     assert loop["alarm_states"] == ["OK", "ALARM"]
+
+
+@pytest.mark.parametrize("delivery", ["first_labels", "second_labels"])
+def test_labels_come_back_through_the_api_and_a_bulk_file(loop, delivery):
+    labels = loop[delivery]
+    assert labels["feedback"] > 0 and labels["bulk"] > 0
+    assert labels["feedback_statuses"] == {"202": -(-labels["feedback"] // 500)}
+    assert labels["bulk_key"].startswith("labels/breast-cancer/bulk/")
+
+
+def test_the_quality_check_joins_labels_and_judges_the_window_again_when_late_labels_arrive(loop):
+    first, second = loop["first_quality"], loop["second_quality"]
+    assert first["status"] == "ok" and second["status"] == "degraded"
+    assert first["window"] == second["window"] and second["windows_changed"] >= 1
+    assert first["unmatched_labels"] == second["unmatched_labels"] == 0
+    (before,) = [r for r in first["windows_reports"] if r["window"]["period_start"] == first["window"]]
+    (after,) = [r for r in second["windows_reports"] if r["window"]["period_start"] == second["window"]]
+    assert before["matched"] == loop["first_labels"]["feedback"] + loop["first_labels"]["bulk"]
+    assert after["matched"] == before["matched"] + loop["second_labels"]["feedback"] + loop["second_labels"]["bulk"]
+    assert after["predictions"] == loop["captured_lines"] and after["label_coverage"] == pytest.approx(
+        after["matched"] / after["predictions"], abs=1e-6)
+    # Concept drift: the labels fall; the estimate, which sees only the model's probabilities, does not.
+    assert "accuracy" in after["degraded_metrics"] or "roc_auc" in after["degraded_metrics"]
+    assert after["realized"]["accuracy"] < before["realized"]["accuracy"] - 0.1
+    assert after["estimated"]["accuracy"] > after["realized"]["accuracy"] + 0.1
+    assert first["metrics_published"] > 0 and second["metrics_published"] > 0
+
+
+def test_a_quality_check_with_nothing_new_counts_nothing_twice(loop):
+    rerun = loop["quality_rerun"]
+    assert rerun["status"] == "unchanged" and rerun["windows_changed"] == 0 and rerun["metrics_published"] == 0
+    assert loop["quality_states"] == ["OK", "ALARM", "ALARM"]
+    assert loop["quality_html"] and Path(loop["quality_html"]).read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_the_quality_alarm_retrains_on_production_rows_and_the_candidate_beats_the_live_model(loop):
     assert loop["retraining_input"] == {"model_name": "breast-cancer", "data_uri": loop["retraining_input"]["data_uri"],
-                                        "target": "diagnosis", "trigger": "drift-alarm"}
-    evaluation = loop["retraining"]["evaluation"]
+                                        "target": "diagnosis", "trigger": "quality-alarm"}
+    first, retraining = loop["first_run"], loop["retraining"]
+    assert first["dataset"]["lineage"]["production_rows"] == 0 and first["dataset"]["recent_uri"] is None
+    lineage = retraining["dataset"]["lineage"]
+    labelled = sum(loop[d]["feedback"] + loop[d]["bulk"] for d in ("first_labels", "second_labels"))
+    assert lineage["production_rows"] + lineage["recent_rows"] == labelled
+    assert lineage["rows"] == first["validation"]["rows"] + lineage["production_rows"]
+    assert retraining["dataset"]["data_uri"].endswith("/datasets/breast-cancer/versions/run-2/train.csv")
+    evaluation = retraining["evaluation"]
+    assert evaluation["production_source"] == "live"
     assert evaluation["production_model_package_version"] == loop["live"]["version"]
-    assert evaluation["production"] is not None and "roc_auc" in evaluation["production"]
+    recent = evaluation["recent"]
+    assert recent["rows"] == lineage["recent_rows"] and recent["passed"]
+    assert recent["candidate"] > recent["production"]
+    assert evaluation["passed"] and retraining["registration"]["model_package_version"] == 2
 
 
 def test_the_summary_names_versions_latency_verdict_and_reports(loop):
     out = loop["stdout"]
-    for text in ("model versions in the registry:", "latency p50", "status drift", "HTML drift page", "whole loop:"):
+    for text in ("model versions in the registry:", "latency p50", "status drift", "HTML drift page", "whole loop:",
+                 "model quality after the drifted segment's labels: degraded", "training 0.9", "estimated 0.9",
+                 "recent labelled rows: candidate roc_auc"):
         assert text in out
 
 
