@@ -16,19 +16,22 @@ from contracts.artifact import utc_now
 from contracts.env import Var, flag_value
 from demo.lambda_context import LocalContext
 from demo.local_sagemaker import run_training_job
+from pipeline.production_data import DEFAULT_HORIZON_DAYS, DEFAULT_RECENT_SHARE
 
 # What the cloud's pipeline functions read from their environment (stacks/training_stack.py sets it).
 PIPELINE_ENV = (Var.DATA_BUCKET, Var.ARTIFACTS_BUCKET, Var.REPORTS_BUCKET)
 
 
-def build_env(capture_bucket: str, *, production_labels: bool = True, recent_share: float = 0.2,
-              horizon_days: int = 14) -> dict[str, str]:
-    """The BuildDataset step's own settings, as the stack sets them (with the data bucket of PIPELINE_ENV).
+def build_env(capture_bucket: str, *, production_labels: bool = True, recent_share: float | None = None,
+              horizon_days: int | None = None) -> dict[str, str]:
+    """The BuildDataset step's own settings, as the stack sets them (with the data bucket of PIPELINE_ENV); the
+    step's defaults unless given.
 
     Without them (PRODUCTION_LABELS unset: off) a run trains on the configured data as it is.
     """
     return {Var.CAPTURE_BUCKET: capture_bucket, Var.PRODUCTION_LABELS: flag_value(production_labels),
-            Var.RECENT_SHARE: str(recent_share), Var.MODEL_QUALITY_HORIZON_DAYS: str(horizon_days)}
+            Var.RECENT_SHARE: str(DEFAULT_RECENT_SHARE if recent_share is None else recent_share),
+            Var.MODEL_QUALITY_HORIZON_DAYS: str(horizon_days or DEFAULT_HORIZON_DAYS)}
 
 
 @dataclass

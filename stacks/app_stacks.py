@@ -29,7 +29,7 @@ def build_stacks(scope: Stage, config: Config) -> AppStacks:
     storage = StorageStack(scope, names.stack_name(prefix, names.STORAGE), config=config,
                            description="Buckets, model registry group and the image (retained on delete)")
     training = TrainingStack(scope, names.stack_name(prefix, names.TRAINING), config=config, storage=storage,
-                             description="Training pipeline: validate, SageMaker training, evaluate, register")
+                             description="Training pipeline: build the data set, validate, SageMaker training, evaluate, register")
     serving = ServingStack(scope, names.stack_name(prefix, names.SERVING), config=config, storage=storage,
                            description="Prediction API, inference function, canary deployments, request capture, ground-truth labels")
     batch = BatchStack(scope, names.stack_name(prefix, names.BATCH_SCORING), config=config, storage=storage,

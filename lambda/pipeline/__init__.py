@@ -1,1 +1,1 @@
-"""Step Functions step handlers of the training pipeline (validate, evaluate, register)."""
+"""Step Functions step handlers of the training pipeline (build the data set, validate, evaluate, register)."""

@@ -129,3 +129,18 @@ def loopback_server(handler: type[http.server.BaseHTTPRequestHandler], **state: 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def firehose_into_s3(stream: str, bucket: str, prefix: str) -> Any:
+    """Inside mock_aws: a bucket and a DirectPut stream delivering into it under prefix (as demo/local_aws.py makes
+    the capture and labels streams); the S3 client."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    boto3.client("firehose").create_delivery_stream(
+        DeliveryStreamName=stream, DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{bucket}",
+            "Prefix": prefix})
+    return s3

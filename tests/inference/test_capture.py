@@ -12,7 +12,7 @@ from moto import mock_aws
 from contracts import metric_names
 from contracts.capture_record import parse_line
 from inference import capture, firehose_lines
-from tests.inference.serving_helpers import VERSIONS, api_event, invoke, load_app
+from tests.inference.serving_helpers import VERSIONS, api_event, firehose_into_s3, invoke, load_app
 
 STREAM = "capture-stream"
 BUCKET = "capture"
@@ -21,14 +21,7 @@ BUCKET = "capture"
 @pytest.fixture
 def firehose_to_s3():
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        boto3.client("firehose").create_delivery_stream(
-            DeliveryStreamName=STREAM, DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                "Prefix": "capture/breast-cancer/"})
-        yield s3
+        yield firehose_into_s3(STREAM, BUCKET, "capture/breast-cancer/")
 
 
 def captured_records(s3) -> list:

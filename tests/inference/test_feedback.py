@@ -20,7 +20,7 @@ from contracts.ground_truth import GroundTruth, arrival, parse_object
 from inference import feedback, firehose_lines
 from inference.feedback import Feedback
 from inference.firehose_lines import LineStream
-from tests.inference.serving_helpers import VERSIONS, api_event, invoke, load_app
+from tests.inference.serving_helpers import VERSIONS, api_event, firehose_into_s3, invoke, load_app
 from tests.training.training_helpers import multiclass_rows, write_csv
 from training.train import TrainConfig, train
 
@@ -33,14 +33,7 @@ MODEL = "breast-cancer"
 def labels_to_s3():
     """The labels stream as demo/local_aws.py makes it: Firehose into the capture bucket under labels/<model>/feedback/."""
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        boto3.client("firehose").create_delivery_stream(
-            DeliveryStreamName=STREAM, DeliveryStreamType="DirectPut",
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                "Prefix": names.feedback_prefix(MODEL)})
-        yield s3
+        yield firehose_into_s3(STREAM, BUCKET, names.feedback_prefix(MODEL))
 
 
 def delivered(s3, model: str = MODEL) -> list[GroundTruth]:
