@@ -86,9 +86,16 @@ def history_location(model_data_url: str, model_name: str) -> tuple[str, str]:
 
 
 def load_history(s3: Any, bucket: str, key: str) -> History:
-    """The history, empty when the object does not exist (nothing promoted yet)."""
+    """The history, empty when the object does not exist (nothing promoted yet).
+
+    Existence is asked with a listing of the key itself: S3 answers a GET of a missing key with 404 only
+    to a caller allowed to list the whole bucket, and the evaluate step may list this one prefix only.
+    """
     from botocore.exceptions import ClientError
 
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not listed or listed[0]["Key"] != key:
+        return History(bucket, key)
     try:
         obj = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:

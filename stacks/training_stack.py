@@ -111,14 +111,15 @@ class TrainingStack(Stack):
         buckets.reports.grant(validate, names.runs_prefix(model), write=True)  # the record of a run with refused data
         buckets.data.grant(evaluate, names.splits_prefix(model), read=True, list_objects=True)
         buckets.data.grant(evaluate, versions, read=True)  # recent.csv
-        # models/<model>/ holds the promotion history too; listing it makes a missing history a 404, not a 403.
+        # models/<model>/ holds the promotion history too: a listing of its key says whether one exists (a GET of a
+        # missing key is a 403, not a 404, without ListBucket on the whole bucket; a prefix condition does not count).
         buckets.artifacts.grant(evaluate, names.models_prefix(model), read=True)
         buckets.artifacts.grant(evaluate, names.promotions_key(model), list_objects=True)
         buckets.reports.grant(evaluate, names.evaluation_prefix(model), write=True)
         buckets.artifacts.grant(register, names.models_prefix(model), read=True)
         # The run record: evaluate writes it for every evaluated run, register adds the registry version to it.
         buckets.reports.grant(evaluate, names.runs_prefix(model), write=True)
-        # (and lists it, so a missing record is a 404, not an access denied)
+        # (and lists it: a listing of the record's key tells a missing record from an access denied)
         buckets.reports.grant(register, names.runs_prefix(model), read=True, write=True, list_objects=True)
         grant_registry(evaluate, model, "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
                        "sagemaker:DescribeModelPackageGroup")

@@ -176,9 +176,17 @@ def put_json(bucket: str, key: str, body: str) -> str:
 
 
 def read_run_record(bucket: str, model_name: str, run_id: str) -> RunRecord | None:
-    """The run's record, or None when the evaluate step wrote none (a run started before records existed)."""
+    """The run's record, or None when the evaluate step wrote none (a run started before records existed).
+
+    Asked by listing the key first: a GET of a missing key is a 404 only for a role that may list the whole
+    bucket, and this one may list runs/<model>/ only.
+    """
+    key = names.run_record_key(model_name, run_id)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not listed or listed[0]["Key"] != key:
+        return None
     try:
-        body = s3.get_object(Bucket=bucket, Key=names.run_record_key(model_name, run_id))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return None
