@@ -1,4 +1,5 @@
-"""Alarms on what comes in: data quality of the captured rows, clients refused with 4xx, capture lost or silent."""
+"""Alarms on what comes in: data quality of the captured rows, clients refused with 4xx, capture lost or silent,
+labels not delivered."""
 from __future__ import annotations
 
 import math
@@ -46,6 +47,10 @@ def input_alarms(config: Config, serving: ServingStack, alarm: AlarmFactory) -> 
             "Api4xxRate", f"4xx responses above {config.client_error_alarm_percent}% of prediction requests "
             "(a broken client or key, throttling, or an upstream change in what clients send)",
             client_error_rate(serving.api), config.client_error_alarm_percent, periods=3, datapoints=2, operator=GT),
+        "labels_undelivered": alarm(
+            "LabelsUndelivered", "POST /feedback could not deliver labels to Firehose (its callers got a 503 and must "
+            f"resend), or the labels stream held a record undelivered for {config.capture_silence_minutes} minutes",
+            labels_undelivered(config, serving), 1),
     }
     if config.capture_sample_rate > 0:
         alarms["capture_dropped"] = alarm(
@@ -99,5 +104,22 @@ def capture_silence(config: Config, serving: ServingStack) -> cloudwatch.MathExp
             "predictions": serving.model_metric(metric_names.PREDICTIONS, statistic="Sum", period=window),
             "sent": serving.model_metric(metric_names.CAPTURE_SENT, statistic="Sum", period=window),
             "freshness": serving.capture.metric_data_freshness(window),
+        },
+        period=window)
+
+
+def labels_undelivered(config: Config, serving: ServingStack) -> cloudwatch.MathExpression:
+    """1 when a label was not delivered in the window, or Firehose could not write the labels stream to S3; else 0.
+
+    Unlike a capture line, a label is not sampled and may not come again: every undelivered one counts. No silence
+    check: a day without labels is normal while they are still being collected.
+    """
+    window = Duration.minutes(config.capture_silence_minutes)
+    return cloudwatch.MathExpression(
+        label="labels undelivered (1 = yes)",
+        expression=f"IF(FILL(dropped, 0) >= 1 OR FILL(freshness, 0) > {int(window.to_seconds())}, 1, 0)",
+        using_metrics={
+            "dropped": serving.model_metric(metric_names.FEEDBACK_DROPPED, statistic="Sum", period=window),
+            "freshness": serving.labels.metric_data_freshness(window),
         },
         period=window)

@@ -1,5 +1,5 @@
-"""Alarms on what comes in: data quality, the 4xx share, capture dropped or silent; their thresholds from the
-configuration (default and variant deployments), and none on capture when capture is off."""
+"""Alarms on what comes in: data quality, the 4xx share, capture dropped or silent, labels undelivered; their
+thresholds from the configuration (default and variant deployments), and none on capture when capture is off."""
 from __future__ import annotations
 
 import json
@@ -154,6 +154,28 @@ def test_capture_silent_alarm_needs_enough_predictions_and_no_capture(request, w
     assert evaluation(props) == (1, "GreaterThanOrEqualToThreshold", 1, 1, "notBreaching")
 
 
+@pytest.mark.parametrize("which", ["default_app", "variant_app"])
+def test_labels_undelivered_alarm_watches_feedback_drops_and_the_labels_stream(request, which):
+    app = request.getfixturevalue(which)
+    props = alarm(app, "LabelsUndelivered")
+    window = app.config.capture_silence_minutes * 60
+    found = queries(props)
+    (returned,) = [m for m in props["Metrics"] if m.get("ReturnData", True)]
+    assert returned["Expression"] == f"IF(FILL(dropped, 0) >= 1 OR FILL(freshness, 0) > {window}, 1, 0)"
+    assert stat(found["dropped"]) == (metric_names.NAMESPACE, metric_names.FEEDBACK_DROPPED,
+                                      serving_dimensions(app.config), window)
+    assert found["dropped"]["MetricStat"]["Stat"] == "Sum"
+    namespace, name, dims, period = stat(found["freshness"])
+    assert (namespace, name, period) == ("AWS/Firehose", "DeliveryToS3.DataFreshness", window)
+    assert set(dims) == {"DeliveryStreamName"} and "LabelsStream" in dims["DeliveryStreamName"]
+    assert found["freshness"]["MetricStat"]["Stat"] == "Maximum"
+    assert evaluation(props) == (1, "GreaterThanOrEqualToThreshold", 1, 1, "notBreaching")
+
+
+def test_labels_are_watched_with_capture_off_too(capture_off):
+    assert [i for i in resources(capture_off, "AWS::CloudWatch::Alarm") if i.startswith("LabelsUndelivered")]
+
+
 def test_the_silence_window_outlasts_firehose_buffering(default_app):
     """A record waits up to the buffering interval before S3: the shortest window allowed is well above it."""
     (stream,) = [s["Properties"] for s in resources(default_app.serving, "AWS::KinesisFirehose::DeliveryStream").values()
@@ -180,6 +202,6 @@ def test_dashboard_shows_the_input_alarms_and_their_metrics(default_app):
     delivery = json.dumps(by_title["Capture delivery to S3 (Firehose)"])
     assert '"DeliveryToS3.Records"' in delivery and '"DeliveryToS3.DataFreshness"' in delivery
     raw = json.dumps(only(default_app.monitoring, "AWS::CloudWatch::Dashboard")["DashboardBody"])  # alarm ARNs by logical id
-    for prefix in ("DataQuality", "Api4xxRate", "CaptureDropped", "CaptureSilent"):
+    for prefix in ("DataQuality", "Api4xxRate", "CaptureDropped", "CaptureSilent", "LabelsUndelivered"):
         (logical_id,) = [i for i in resources(default_app.monitoring, "AWS::CloudWatch::Alarm") if i.startswith(prefix)]
         assert f'"{logical_id}", "Arn"' in raw, prefix

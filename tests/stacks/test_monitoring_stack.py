@@ -135,9 +135,9 @@ def test_a_failed_or_timed_out_drift_fan_out_alarms(default_app, alarms):
 
 def test_every_alarm_notifies_the_encrypted_topic(default_app, alarms):
     topic_id = next(iter(resources(default_app.monitoring, "AWS::SNS::Topic")))
-    # 9 + drift fan-out failed + model quality + data quality, 4xx rate, capture dropped, capture silent
-    # (tests/stacks/test_input_alarms.py)
-    assert len(alarms) == 15
+    # 9 + drift fan-out failed + model quality + data quality, 4xx rate, capture dropped, capture silent, labels
+    # undelivered (tests/stacks/test_input_alarms.py)
+    assert len(alarms) == 16
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": topic_id}]
     assert "KmsMasterKeyId" in only(default_app.monitoring, "AWS::SNS::Topic")
