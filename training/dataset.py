@@ -55,8 +55,14 @@ def parse_csv(raw: bytes, name: str) -> Table:
         text = raw.decode("utf-8-sig", errors="strict") if raw else ""
     except UnicodeDecodeError as exc:
         raise DataError(f"{name}: not UTF-8 text ({exc})") from None
-    rows = list(csv.reader(text.splitlines()))
-    rows = [r for r in rows if r]  # blank lines carry nothing
+    # The csv module splits records itself, on \r and \n outside quotes only, so a quoted value keeps its
+    # line breaks and an unquoted one keeps \v, \f, \x1c-\x1e, \x85, \u2028 and \u2029, which
+    # str.splitlines() would cut it at (newline="": no translation, the value as written).
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [r for r in reader if r]  # blank lines carry nothing
+    except csv.Error as exc:  # e.g. an unclosed quote that swallows the rest of a large file
+        raise DataError(f"{name}: not readable as CSV at line {reader.line_num} ({exc})") from None
     if not rows:
         raise DataError(f"{name}: the file is empty (no header row)")
     header = [h.strip() for h in rows[0]]
@@ -70,11 +76,29 @@ def parse_csv(raw: bytes, name: str) -> Table:
 
 def csv_bytes(table: Table, rows: np.ndarray) -> bytes:
     """The header and the given rows, values exactly as read."""
+    return rows_csv(table.header, [[col[i] for col in table.columns] for i in rows])
+
+
+def rows_csv(header: list[str], rows: list[list[str]]) -> bytes:
+    """A CSV (UTF-8, \n line ends) that parse_csv reads back as these values.
+
+    csv.writer quotes a value holding the line terminator (\n) but, before Python 3.12, not one holding a
+    lone \r, which the reader then ends the record at: such a record (rare) is written with every field
+    quoted. Any other record is written as csv.writer always wrote it.
+    """
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.header)
-    writer.writerows([col[i] for col in table.columns] for i in rows)
-    return out.getvalue().encode()
+    plain = csv.writer(out, lineterminator="\n")
+    plain.writerow(header)
+    plain.writerows(rows)
+    text = out.getvalue()
+    if "\r" in text:  # only a value can hold one: write again, quoting those records whole
+        out = io.StringIO()
+        plain = csv.writer(out, lineterminator="\n")
+        quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        for row in [header, *rows]:
+            (quoted if any("\r" in value for value in row) else plain).writerow(row)
+        text = out.getvalue()
+    return text.encode()
 
 
 def parse_float(value: str) -> float:

@@ -14,10 +14,14 @@ entry runs it (`train`); `python training/train.py …` (script mode) runs the s
 from __future__ import annotations
 
 import argparse
+import csv
+import hashlib
+import io
 import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,6 +119,47 @@ def split_indices(y: np.ndarray, task: Task, test_size: float, seed: int) -> tup
     except ValueError as exc:  # e.g. fewer test rows than classes
         raise DataError(f"cannot split {len(y)} rows into train and test (test-size {test_size}): {exc}") from exc
     return np.sort(train), np.sort(test)
+
+
+def held_out_by_content(cells: Sequence[str], test_size: float) -> bool:
+    """Whether an appended (production) row belongs to the hold-out: the first 8 bytes of the sha256 of its
+    CSV line (as csv_bytes writes it), read as a fraction of 2**64, fall below test_size.
+
+    It depends on the row's values only (not its position, the other rows or the seed), so the same row
+    lands on the same side in every run that holds it.
+    """
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(cells)
+    digest = hashlib.sha256(line.getvalue().encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < test_size
+
+
+def split_with_appended(y: np.ndarray, task: Task, test_size: float, seed: int, *, configured: int,
+                        appended: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Train/test row indices of a data set whose first `configured` rows are the configured data and
+    whose rest (`appended`: their cells, in order) are production rows appended after them.
+
+    Why not split_indices over all rows: its permutation depends on the row count, which changes with
+    every run's production rows, so configured rows the live model trained on would land in the
+    candidate's hold-out and inflate the live model's score there. Instead the configured rows are split
+    exactly as split_indices splits them on their own (as in a run without production rows, and as the
+    first model was trained), and each appended row by held_out_by_content: stable across runs, so a row
+    a retrained live model trained on never lands in a later hold-out. The appended rows are not
+    stratified; a corrected label changes the row and may move it (the live model never trained on it).
+    """
+    if len(appended) != len(y) - configured or configured < 0:
+        raise ValueError(f"{len(y)} rows cannot be {configured} configured and {len(appended)} appended ones")
+    if configured:
+        train, test = split_indices(y[:configured], task, test_size, seed)
+    else:
+        train, test = np.array([], dtype=np.intp), np.array([], dtype=np.intp)
+    in_test = np.array([held_out_by_content(cells, test_size) for cells in appended], dtype=bool)
+    extra = np.arange(configured, len(y))
+    train, test = np.concatenate([train, extra[~in_test]]), np.concatenate([test, extra[in_test]])
+    if not len(train) or not len(test):
+        raise DataError(f"cannot split {len(y)} rows into train and test (test-size {test_size}): "
+                        f"{len(train)} train and {len(test)} test rows")
+    return train, test
 
 
 def default_model_version(data_sha256: str) -> str:

@@ -30,10 +30,10 @@ from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
 from pipeline import production_data, run_records
 from training import model_space, registry
-from training.dataset import csv_bytes
+from training.dataset import DataError, Table, csv_bytes
 from training.evaluate import DEFAULT_FLOOR, DEFAULT_TOLERANCE, evaluate
 from training.model_space import DEFAULT_ALGORITHM, DEFAULT_SEARCH_SECONDS, HyperparameterError
-from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, split_indices
+from training.train import DEFAULT_SEED, DEFAULT_TEST_SIZE, split_indices, split_with_appended
 from training.validate import (
     DEFAULT_MAX_MISSING,
     DEFAULT_MIN_ROWS,
@@ -218,6 +218,26 @@ def build_dataset_handler(event: dict, context: LambdaContext) -> dict:
     return result.output()
 
 
+def configured_rows(lineage: DatasetLineage | None, table: Table) -> int | None:
+    """How many of the table's first rows are the configured data when BuildDataset appended production rows
+    after them (train.csv: the configured rows, then the production rows); None when it appended none.
+
+    The lineage's rows and sha256 describe the CSV it wrote: one that does not match the table read is not
+    that CSV, and which rows are configured is then unknown, so the run fails rather than split by a guess.
+    """
+    if lineage is None or not lineage.production_rows:
+        return None
+    if lineage.rows != table.n_rows or (lineage.data_sha256 and lineage.data_sha256 != table.sha256):
+        raise DataError(
+            f"the data read ({table.n_rows} rows, sha256 {table.sha256[:12]}) is not the data set BuildDataset "
+            f"described ({lineage.rows} rows, sha256 {(lineage.data_sha256 or '?')[:12]}): which rows are "
+            "production rows is unknown")
+    configured = lineage.rows - lineage.production_rows
+    if configured < 0:
+        raise DataError(f"the lineage names {lineage.production_rows} production rows in {lineage.rows} rows")
+    return configured
+
+
 @step
 def validate_handler(event: dict, context: LambdaContext) -> dict:
     """Validate the data, write the report and a seeded train/test split; raise DataValidationError on bad data."""
@@ -239,15 +259,22 @@ def validate_handler(event: dict, context: LambdaContext) -> dict:
             model_name=request.model_name, run_id=request.run_id, report=report, report_uri=report_uri,
             data_uri=request.data_uri, lineage=request.lineage))
         raise DataValidationError(report)
-    train_rows, test_rows = split_indices(np.array(target_values(table, request.target), dtype=object), report.task,
-                                          request.test_size, request.seed)
+    y = np.array(target_values(table, request.target), dtype=object)
+    configured = configured_rows(request.lineage, table)
+    if configured is None:  # no production rows: the split every run without them has always had
+        train_rows, test_rows = split_indices(y, report.task, request.test_size, request.seed)
+    else:  # why not split_indices over all rows: see split_with_appended
+        appended = [[column[i] for column in table.columns] for i in range(configured, table.n_rows)]
+        train_rows, test_rows = split_with_appended(y, report.task, request.test_size, request.seed,
+                                                    configured=configured, appended=appended)
     data_bucket = settings.bucket("data_bucket")
     uris = {}
     for part, rows in zip(names.SPLIT_PARTS, (train_rows, test_rows), strict=True):
         prefix = names.split_prefix(request.model_name, request.run_id, part)
         s3.put_object(Bucket=data_bucket, Key=f"{prefix}{names.SPLIT_FILE}", Body=csv_bytes(table, rows), ContentType="text/csv")
         uris[f"{part}_uri"] = f"s3://{data_bucket}/{prefix}"  # a prefix: the training job's channel
-    logger.info("data valid", extra={"rows": table.n_rows, "task": report.task, "train": len(train_rows), "test": len(test_rows)})
+    logger.info("data valid", extra={"rows": table.n_rows, "task": report.task, "train": len(train_rows), "test": len(test_rows),
+                                     "configured_rows": table.n_rows if configured is None else configured})
     return {
         **uris, "report_uri": report_uri, "rows": table.n_rows, "task": report.task,
         # The training job's hyperparameters, all strings as SageMaker wants them.

@@ -6,13 +6,15 @@ capture record (the last one per id), the target from the label in force (contra
 The production rows, ordered by prediction time, are split: the most recent RECENT_SHARE go to
 recent.csv, kept out of training for the evaluation gate; the rest follow the configured rows in
 train.csv. Both and lineage.json land under datasets/<model>/versions/<run_id>/ in the data bucket.
+Values are written as captured (line breaks included: training.dataset reads them back); a row that would
+not read back so is left out and counted. The validate step splits train.csv knowing that its last
+lineage.production_rows rows are production rows (pipeline.app.configured_rows).
 """
 from __future__ import annotations
 
 import csv
 import gzip
 import hashlib
-import io
 import json
 import math
 import zlib
@@ -27,7 +29,7 @@ from contracts.env import Var
 from contracts.ground_truth import GroundTruth, arrival, label_text, label_value, latest, parse_object
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
-from training.dataset import DataError, Table, is_missing, parse_csv
+from training.dataset import DataError, Table, is_missing, parse_csv, rows_csv
 from training.validate import infer_task, target_values
 
 FORMAT_VERSION = 1
@@ -76,13 +78,14 @@ class Counts:
     matched: int = 0
     unmatched: int = 0  # labels without a captured prediction in the horizon
     invalid: int = 0  # labels the target cannot take (an unknown class, not a finite number)
+    unwritable: int = 0  # joined rows left out: a value would not read back from the CSV as captured
     unreadable: list[str] = field(default_factory=list)  # s3:// URIs of objects that could not be read
 
     def summary(self) -> dict[str, Any]:
         return {
             "label_objects": self.label_objects, "labels_read": self.labels_read,
             "labels_in_force": self.labels_in_force, "matched": self.matched, "unmatched": self.unmatched,
-            "invalid": self.invalid, "stale_labels": self.stale_labels,
+            "invalid": self.invalid, "unwritable": self.unwritable, "stale_labels": self.stale_labels,
             "duplicates": {"captures": self.duplicate_captures, "labels_replaced": self.labels_replaced},
             "malformed": {"labels": self.malformed_labels, "captures": self.malformed_captures},
             "capture_objects": self.capture_objects, "capture_records": self.capture_records,
@@ -255,8 +258,11 @@ def production_rows(header: list[str], target: str, classes: list[str] | None, l
             continue
         moment, record = captured
         target_cell = label_text(label.label).strip()
-        rows.append(ProductionRow(moment, id_, [target_cell if column == target else cell(record.features.get(column))
-                                                for column in header]))
+        cells = [target_cell if column == target else cell(record.features.get(column)) for column in header]
+        if not written_faithfully(header, cells):
+            counts.unwritable += 1
+            continue
+        rows.append(ProductionRow(moment, id_, cells))
         counts.matched += 1
     return sorted(rows, key=lambda r: (r.time, r.id))
 
@@ -268,11 +274,20 @@ def recent_count(rows: int, share: float) -> int:
 
 
 def csv_of(header: list[str], rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode()
+    return rows_csv(header, rows)
+
+
+def written_faithfully(header: list[str], cells: list[str]) -> bool:
+    """Whether the row, written as train.csv writes it, reads back (training.dataset) as these very cells.
+
+    Values holding line breaks of any kind, quotes or commas do; the check catches whatever else would
+    not (such a row would shift or break every row after it), whichever Python writes and reads it.
+    """
+    try:
+        table = parse_csv(csv_of(header, [cells]), "row")
+    except (DataError, UnicodeError):
+        return False
+    return table.n_rows == 1 and [column[0] for column in table.columns] == cells
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -328,7 +343,8 @@ def build_dataset(s3: Any, settings: BuildSettings, *, model_name: str, run_id: 
         }
         if not rows:
             note = (f"no labelled production rows in the last {settings.horizon_days} days (labels in force "
-                    f"{counts.labels_in_force}, unmatched {counts.unmatched}, invalid {counts.invalid})")
+                    f"{counts.labels_in_force}, unmatched {counts.unmatched}, invalid {counts.invalid}"
+                    + (f", unwritable {counts.unwritable})" if counts.unwritable else ")"))
 
     recent = recent_count(len(rows), settings.recent_share)
     training, kept = rows[:len(rows) - recent], rows[len(rows) - recent:]

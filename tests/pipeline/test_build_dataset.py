@@ -15,9 +15,20 @@ import pytest
 from moto import mock_aws
 
 from contracts import names
-from contracts.capture_record import record_line
-from pipeline.production_data import MIN_RECENT_ROWS, BuildSettings, build_dataset, recent_count
+from contracts.capture_record import CaptureRecord, record_line
+from contracts.ground_truth import GroundTruth
+from pipeline.production_data import (
+    MIN_RECENT_ROWS,
+    BuildSettings,
+    Counts,
+    build_dataset,
+    csv_of,
+    production_rows,
+    recent_count,
+    written_faithfully,
+)
 from tests.training.training_helpers import binary_rows, multiclass_rows, regression_rows, write_csv
+from training.dataset import parse_csv
 
 DATA, CAPTURE = "mlops-test-data", "mlops-test-capture"
 MODEL, RUN = "tiny-binary", "run-7"
@@ -239,3 +250,21 @@ def test_the_handler_reads_its_settings_and_returns_the_step_output(s3, monkeypa
     assert out["lineage"]["recent_rows"] == 15 and out["lineage"]["production_rows"] == 45
     assert json.loads(read(s3, out["lineage_uri"]))["production"]["horizon_days"] == 7
     json.dumps(out)  # the state's JSON
+
+
+def test_values_with_line_breaks_are_kept_and_a_row_that_would_not_read_back_is_counted(s3):
+    header = ["a", "color", "label"]
+    for value in ("bl\u2028ue", "gr\neen", "lone\rcr", "x\x85\x0b\x0c\x1c\x1d\x1e\u2029y", 'say "hi", twice'):
+        assert written_faithfully(header, ["1.5", value, "yes"])
+    assert not written_faithfully(header, ["1.5", "\ud800", "yes"])  # a lone surrogate: not UTF-8
+    # a record built in memory (the capture decoder rejects such a string, so no capture object holds one)
+    captures = {id_: (NOW, CaptureRecord(time=iso(NOW), request_id="r", model_name=MODEL, model_version="1",
+                                         features={"a": 1.5, "color": color}, prediction="yes", id=id_))
+                for id_, color in (("p1", "bl\u2028ue\nx"), ("p2", "\ud800"), ("p3", "red"))}
+    labels = {id_: GroundTruth(id=id_, label="yes") for id_ in captures}
+    counts = Counts()
+    rows = production_rows(header, "label", ["no", "yes"], labels, captures, counts)
+    assert [r.id for r in rows] == ["p1", "p3"] and (counts.matched, counts.unwritable) == (2, 1)
+    assert counts.summary()["unwritable"] == 1
+    table = parse_csv(csv_of(header, [r.cells for r in rows]), "train.csv")
+    assert table.column("color") == ["bl\u2028ue\nx", "red"]

@@ -57,3 +57,44 @@ def test_unreadable_files(tmp_path, text, message):
 def test_infinity_is_not_a_number_here():
     with pytest.raises(ValueError):
         dataset.parse_float("inf")
+
+
+def test_line_breaks_inside_values_stay_in_the_value():
+    # quoted (as csv.writer quotes \n) or not (csv.writer leaves \u2028 and its kind unquoted): one record each
+    raw = 'c,y\n"gr\neen",1\n"a\r\nb",0\nbl\u2028ue,1\nx\x85\x0b\x0c\x1c\x1d\x1e\u2029y,0\n'.encode()
+    table = dataset.parse_csv(raw, "d.csv")
+    assert table.column("c") == ["gr\neen", "a\r\nb", "bl\u2028ue", "x\x85\x0b\x0c\x1c\x1d\x1e\u2029y"]
+    assert table.column("y") == ["1", "0", "1", "0"]
+
+
+def test_ordinary_files_read_as_before(tmp_path):
+    # a BOM, CRLF line ends, blank lines and R's row-name column (empty first name, kept for validation to name)
+    raw = '\ufeff"",a,y\r\n\r\n"1",0.5,x\r\n"2",,y\r\n\r\n'.encode()
+    table = dataset.parse_csv(raw, "r.csv")
+    assert table.header == ["", "a", "y"] and table.columns == [["1", "2"], ["0.5", ""], ["x", "y"]]
+    # old Mac line ends, no final line end
+    assert dataset.parse_csv(b"a,y\r1,x\r2,y", "m.csv").columns == [["1", "2"], ["x", "y"]]
+    # a ragged row is named by its record number, blank lines not counted, as before
+    with pytest.raises(dataset.DataError, match=r"^d.csv: line 3 has 1 fields, the header has 2$"):
+        dataset.parse_csv(b"a,y\n1,x\n\n2\n", "d.csv")
+    with pytest.raises(dataset.DataError, match=r"^d.csv: not UTF-8 text"):
+        dataset.parse_csv(b"a,y\n\xff,x\n", "d.csv")
+
+
+def test_an_unclosed_quote_that_swallows_the_file_is_a_data_error():
+    raw = b'a,y\n1,"x\n' + b"2,y\n" * 40_000  # past the csv module's field limit
+    with pytest.raises(dataset.DataError, match=r"^d.csv: not readable as CSV at line \d+ \(field larger"):
+        dataset.parse_csv(raw, "d.csv")
+
+
+def test_rows_csv_reads_back_as_written_and_writes_ordinary_rows_as_csv_writer_does():
+    import csv
+    import io
+
+    odd = [["lone\rcr", "1"], ["a\r\nb", "0"], ["gr\neen", "1"], ["bl\u2028ue", "0"], ['say "hi", twice', "1"]]
+    table = dataset.parse_csv(dataset.rows_csv(["c", "y"], odd), "d.csv")
+    assert [list(r) for r in zip(*table.columns)] == odd
+    ordinary = [["1.5", "red", "yes"], ["", "a,b", "no"], ['"q"', "gr\neen", "no"]]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([["a", "c", "y"], *ordinary])
+    assert dataset.rows_csv(["a", "c", "y"], ordinary) == out.getvalue().encode()
