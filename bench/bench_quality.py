@@ -1,9 +1,10 @@
 """Model-quality benchmark: the join and metrics at scale, and how close the label-free estimate comes.
 
 Speed: 1,000,000 captured predictions of a binary classifier (gzip JSON Lines, 10 features each) and a
-label for each, decoded as the scheduled check decodes them (no features), joined by id, realized metrics
-with 200-resample bootstrap intervals, the CBPE estimate and the verdict: the real `model_quality.check` in a
-child process; rows/s and its peak RSS. Beside it,
+label for each, decoded as the scheduled check decodes them (quality_windows.Captures: no features, each line
+into its window's columns, each id to its window), the labels routed to the window, joined by id, realized
+metrics with 200-resample bootstrap intervals, the CBPE estimate and the verdict: the real
+`model_quality.check` in a child process; rows/s and its peak RSS. Beside it,
 the same intervals the textbook way (resample rows, call scikit-learn) on a few resamples, as a ratio.
 
 Estimate: a model trained on ggplot2's diamonds (is the cut "Ideal"?), calibrated on its hold-out as
@@ -42,28 +43,32 @@ SKLEARN_RESAMPLES = 3
 
 CHILD = r"""
 import json, sys, time
+from datetime import datetime, UTC
 from pathlib import Path
 t0 = time.perf_counter()
-from contracts.ground_truth import read_labels
+from contracts.ground_truth import Labels, read_labels
 from drift_check.capture_source import iter_blocks
-from drift_check.model_quality import Captured, Settings, check
-from drift_check.quality_windows import record_decoder
+from drift_check.label_source import InputObject
+from drift_check.model_quality import Settings, check, task_classes
+from drift_check.quality_windows import Captures, route_labels
 sys.path.insert(0, sys.argv[3])
 from bench_quality import metadata
 imported = time.perf_counter()
 meta = metadata()
 labels = read_labels(sys.argv[2])
 read_labels_at = time.perf_counter()
-records = []  # what the scheduled check holds per window: the lean records, no features
+# As the scheduled check reads: each line decoded (no features) into its window's columns, ids to their window.
+captures = Captures(classes=lambda version: task_classes(meta), hours=24, since=datetime(2026, 11, 17, tzinfo=UTC))
 for path in sorted(Path(sys.argv[1]).iterdir()):
+    obj = InputObject(key=path.name, etag="-", last_modified=datetime.now(UTC))
     with path.open("rb") as fh:
         for block in iter_blocks(iter(lambda: fh.read(1 << 20), b"")):
-            records += [record_decoder.decode(line) for line in block.split(b"\n") if line]
+            captures.add_block(obj, block)
+captures.settle()
 read_captures_at = time.perf_counter()
-captured = Captured(classes=meta.classes)
-for record in records:
-    captured.add_record(record)
-report = check(captured, labels, meta, settings=Settings())
+route_labels(captures, labels.records)
+(window,) = captures.windows.values()
+report = check(window.captured, Labels(records=window.labels, malformed=labels.malformed), meta, settings=Settings())
 done = time.perf_counter()
 peak = next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM"))
 print(json.dumps({"imports": imported - t0, "labels": read_labels_at - imported, "captures": read_captures_at - read_labels_at,
@@ -154,8 +159,10 @@ def speed(rows: int, files: int) -> dict:
 
 def print_speed(r: dict, rows: int) -> None:
     print(f"  read labels     {r['labels']:6.2f} s")
-    print(f"  read captures   {r['captures']:6.2f} s  (gunzip, decode id/prediction/probability/version/time)")
-    print(f"  join + metrics  {r['check']:6.2f} s  (join by id, 7 metrics, 200 bootstrap resamples each, estimate)")
+    print(f"  read captures   {r['captures']:6.2f} s  (gunzip, decode id/prediction/probability/version/time into "
+          "the window's columns)")
+    print(f"  join + metrics  {r['check']:6.2f} s  (labels to the window, join by id, 7 metrics, 200 bootstrap "
+          "resamples each, estimate)")
     print(f"  total           {r['total']:6.2f} s  → {rows / r['total']:,.0f} predictions/s; peak RSS "
           f"{r['peak_kb'] / 1024:,.0f} MB (load average {r['load']:.1f} on {os.cpu_count()} cores)")
     print(f"  matched {r['matched']:,}; status {r['status']}; realized "

@@ -19,7 +19,7 @@ from contracts.artifact import TARBALL, ArtifactError, Metadata
 from contracts.ground_truth import read_labels
 from contracts.quality_report import QualityReport, QualityWindow
 from drift_check.capture_source import CORRUPT, iter_blocks
-from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, Captured, Settings, check
+from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, Captured, Settings, check, task_classes
 from drift_check.report import write_files
 from training.evaluate import load_artifact
 
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> QualityReport:
             meta: Metadata = load_artifact(args.model_dir, work).metadata
         except ArtifactError as exc:
             raise InputError(f"--model-dir {args.model_dir} is not a usable model artifact: {exc}") from exc
-    captured = read_captures(files, meta.classes if meta.task != "regression" else None)
+    captured = read_captures(files, task_classes(meta))
     window = QualityWindow(captures=[str(c) for c in args.captures], labels=str(args.labels))
     return check(captured, labels, meta, settings=settings, window=window)
 

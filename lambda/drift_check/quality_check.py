@@ -31,7 +31,7 @@ from contracts.env import Var
 from contracts.ground_truth import Labels
 from contracts.quality_report import QualityReport, QualityRun, QualityWindow, WindowSummary
 from drift_check.label_source import iso, list_labels, read_labels
-from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, Captured, check
+from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, check, task_classes
 from drift_check.model_quality import Settings as JudgeSettings
 from drift_check.model_source import ProductionModel, load_model
 from drift_check.quality_html import render_run
@@ -141,9 +141,7 @@ def context_digest(settings: Settings, live: ProductionModel) -> str:
 def judge(window: Window, model: VersionModel, settings: Settings) -> QualityReport:
     """model_quality.check on one window's predictions and the labels of their ids, against its version's model."""
     meta = model.metadata
-    captured = Captured(classes=meta.classes if meta.task != "regression" else None)
-    for record in window.records:
-        captured.add_record(record)
+    captured = window.captured  # decoded in the classes of this version's model (read_captures asked models)
     period = QualityWindow(model_version=window.version, period_start=iso(window.start),
                            period_end=iso(window.start + timedelta(hours=settings.window_hours)))
     report = check(captured, Labels(records=window.labels), meta, settings=settings.judge, window=period)
@@ -186,10 +184,12 @@ def run_check(s3: Any, sagemaker: Any, settings: Settings, live: ProductionModel
     if inputs == checkpoint.inputs and context == checkpoint.context and not checkpoint.retry:
         return Result(unchanged(checkpoint))
 
-    captures = read_captures(s3, settings.capture_bucket, capture_objects, hours=settings.window_hours, since=since)
+    # Each version resolved before its captures are read: they are decoded straight into columns in its classes.
+    models = VersionModels(s3, sagemaker, model_name, live, {v for v in (settings.model_version, live.version) if v})
+    captures = read_captures(s3, settings.capture_bucket, capture_objects, hours=settings.window_hours, since=since,
+                             classes=lambda version: task_classes(models.get(version).metadata))
     labels = read_labels(s3, settings.capture_bucket, label_objects)
     routed = route_labels(captures, labels.records)
-    models = VersionModels(s3, sagemaker, model_name, live, {v for v in (settings.model_version, live.version) if v})
     described = settings.describe()
     state = Checkpoint(inputs=inputs, context=context)
     summaries: list[WindowSummary] = []
@@ -218,7 +218,7 @@ def run_check(s3: Any, sagemaker: Any, settings: Settings, live: ProductionModel
             invalid[reason] = invalid.get(reason, 0) + count
         for reason, count in entry["rejected"].items():
             rejected[reason] = rejected.get(reason, 0) + count
-        window.records = []  # judged or unchanged: let the memory go before the next window
+        window.release()  # judged or unchanged: let the memory go before the next window
 
     summaries.sort(key=lambda s: (s.period_start, s.model_version), reverse=True)
     live_status, live_window = live_state(summaries, models)

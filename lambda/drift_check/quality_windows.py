@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,21 +22,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 from contracts import names
 from contracts.capture_record import CaptureRecord
 from contracts.drift_report import UnreadableFile
-from contracts.ground_truth import GroundTruth, latest
+from contracts.ground_truth import GroundTruth, in_force
 from drift_check.capture_source import CORRUPT, object_blocks
 from drift_check.label_source import InputObject, day_prefixes, iso, list_objects
+from drift_check.model_quality import Captured
 
 CHECKPOINT_FORMAT = "quality-checkpoint/1"
+_ID = operator.attrgetter("id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UNKNOWN_VERSION = "unknown"  # captured without a model version
 
-# What a window keeps of a capture record (model_quality.Captured.add_record reads these): no features, not even
-# as msgspec.Raw, which would keep each whole line alive for as long as the horizon's records are held.
+# What a window reads of a capture record (model_quality.Captured.add_record turns it into the window's columns):
+# no features, not even as msgspec.Raw. The record is not kept: the horizon's windows are all held until judged,
+# a record with its probability dict and its strings is over 500 bytes, its columns under 150.
 _FIELDS = {"id": str | None, "prediction": Any, "probability": dict[str, float] | None, "model_version": Any,
            "time": Any}
 assert set(_FIELDS) <= set(CaptureRecord.__struct_fields__)
 LeanRecord = msgspec.defstruct("LeanRecord", [(name, kind, None) for name, kind in _FIELDS.items()], gc=False)
 record_decoder = msgspec.json.Decoder(LeanRecord)
+Classes = Callable[[str], "list[str] | None"]  # a version's classes (None: regression), from its model
 
 
 def window_start(moment: datetime, hours: int) -> datetime:
@@ -55,14 +61,19 @@ def window_id(version: str, start: datetime) -> str:
 
 @dataclass
 class Window:
-    """One version's predictions in one window (decoded capture records), the capture objects they came from and
-    the label records of their ids."""
+    """One version's predictions in one window (as the columns of a Captured, in its model's classes), the capture
+    objects they came from and the label records of their ids."""
 
     version: str
     start: datetime
-    records: list[Any] = field(default_factory=list)
+    captured: Captured
+    rows: int = 0  # capture records routed here, usable or not
     objects: dict[str, str] = field(default_factory=dict)  # capture key -> etag
     labels: list[GroundTruth] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Judged or unchanged: let the predictions' memory go before the next window."""
+        self.captured = Captured(self.captured.classes)
 
     @property
     def id(self) -> str:
@@ -71,18 +82,64 @@ class Window:
     def digest(self, model_identity: str, settings: dict[str, Any]) -> str:
         """What the window's report is computed from: a new capture object, label or setting changes it."""
         body = {"objects": sorted(self.objects.items()), "labels": [[g.id, g.label, g.time] for g in self.labels],
-                "model": model_identity, "settings": settings, "rows": len(self.records)}
+                "model": model_identity, "settings": settings, "rows": self.rows}
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
 class Captures:
-    """The horizon's captured predictions by window, and which window each prediction id is in (its last one)."""
+    """The horizon's captured predictions by window, and which window each prediction id is in (its last one).
 
+    classes: a version's classes, asked once per window when its first record arrives (the records are decoded
+    into the window's columns as they are read, which needs the classes, and nothing else is kept of them)."""
+
+    classes: Classes
+    hours: int
+    since: datetime
     windows: dict[tuple[str, datetime], Window] = field(default_factory=dict)
     owner: dict[str, Window] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     unreadable: list[UnreadableFile] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._starts = _Hours(self.hours)
+
+    def add_block(self, obj: InputObject, block: bytes) -> None:
+        """Decode one block of a capture object's lines into their windows (a block's lines are mostly one
+        window's: the last one found is tried first)."""
+        starts, owner = self._starts, self.owner
+        last: Window | None = None
+        for line in block.split(b"\n"):
+            try:
+                record = record_decoder.decode(line)
+            except msgspec.DecodeError:
+                if line.strip():  # a blank line is no record
+                    self.rejected["bad_record"] += 1
+                continue
+            start = starts.start(record.time)
+            if start is None:
+                self.rejected["no_time"] += 1
+                continue
+            if start < self.since:
+                self.rejected["before_horizon"] += 1
+                continue
+            version = str(record.model_version) if record.model_version not in (None, "") else UNKNOWN_VERSION
+            window = last
+            if window is None or window.start != start or window.version != version:
+                window = self.windows.get((version, start))
+                if window is None:
+                    window = self.windows[(version, start)] = Window(version, start, Captured(self.classes(version)))
+                window.objects[obj.key] = obj.etag
+                last = window
+            window.captured.add_record(record)
+            window.rows += 1
+            if record.id:
+                owner[record.id] = window
+
+    def settle(self) -> None:
+        """Every window's rows as numbers: nothing of the records is held once reading is done."""
+        for window in self.windows.values():
+            window.captured.settle()
 
 
 class _Hours:
@@ -116,43 +173,18 @@ def list_captures(s3: Any, bucket: str, model_name: str, *, since: datetime, unt
     return sorted(found, key=lambda o: (o.last_modified, o.key))
 
 
-def read_captures(s3: Any, bucket: str, objects: list[InputObject], *, hours: int, since: datetime) -> Captures:
+def read_captures(s3: Any, bucket: str, objects: list[InputObject], *, hours: int, since: datetime,
+                  classes: Classes) -> Captures:
     """Decode id, prediction, probability, version and time of every line (not the features) into its window."""
-    found = Captures()
-    windows = _Hours(hours)
+    found = Captures(classes=classes, hours=hours, since=since)
     for obj in objects:
         try:
             for block in object_blocks(s3, bucket, obj.key):
-                _add_block(found, windows, obj, block, since)
+                found.add_block(obj, block)
         except (*CORRUPT, ClientError, BotoCoreError) as exc:  # what was read before the damage counts
             found.unreadable.append(UnreadableFile(key=obj.key, error=str(exc) or type(exc).__name__))
+    found.settle()
     return found
-
-
-def _add_block(found: Captures, hours: _Hours, obj: InputObject, block: bytes, since: datetime) -> None:
-    for line in block.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            record = record_decoder.decode(line)
-        except msgspec.DecodeError:
-            found.rejected["bad_record"] += 1
-            continue
-        start = hours.start(record.time)
-        if start is None:
-            found.rejected["no_time"] += 1
-            continue
-        if start < since:
-            found.rejected["before_horizon"] += 1
-            continue
-        version = str(record.model_version) if record.model_version not in (None, "") else UNKNOWN_VERSION
-        window = found.windows.get((version, start))
-        if window is None:
-            window = found.windows[(version, start)] = Window(version, start)
-        window.records.append(record)
-        window.objects[obj.key] = obj.etag
-        if record.id:
-            found.owner[record.id] = window
 
 
 @dataclass
@@ -164,13 +196,14 @@ class Routed:
 
 
 def route_labels(captures: Captures, records: list[GroundTruth]) -> Routed:
-    """Every label record (later ones replace earlier ones in the window's check) to the window of its id."""
-    in_force, replaced = latest(records)
-    for record in records:
-        window = captures.owner.get(record.id)
+    """Every label record (later ones replace earlier ones in the window's check) to the window of its id; then the
+    id index is let go (a dict of every prediction id of the horizon, needed no more)."""
+    current, replaced = in_force(records)
+    for record, window in zip(records, map(captures.owner.get, map(_ID, records)), strict=True):
         if window is not None:
             window.labels.append(record)
-    unmatched = sum(1 for pid in in_force if pid not in captures.owner)
+    unmatched = len(current) - sum(map(captures.owner.__contains__, map(_ID, current)))
+    captures.owner = {}
     return Routed(replaced=replaced, unmatched=unmatched)
 
 
