@@ -150,10 +150,10 @@ class Captured:
                 continue
             self.add_record(record)
 
-    def add_record(self, record: Any) -> None:
+    def add_record(self, record: Any) -> bool:
         """One decoded record with id, prediction, probability (str -> float, as the decoders type it),
         model_version and time (the scheduled check decodes each line once into its window's columns; the record
-        itself is not kept)."""
+        itself is not kept). False when it is rejected (counted in `rejected`)."""
         value = record.prediction
         if self.classes is None:
             prediction = float(value) if _is_number(value) else None
@@ -161,7 +161,7 @@ class Captured:
             prediction = self._index.get(value if type(value) is str else label_text(value))
         if prediction is None:
             self.rejected["prediction_not_a_class" if self.classes else "prediction_not_a_number"] += 1
-            return
+            return False
         self.ids.append(record.id or None)
         self.predictions.append(prediction)
         try:
@@ -173,6 +173,7 @@ class Captured:
         self._pending_times.append(record.time)
         if len(self._pending_times) >= CHUNK:
             self.settle()
+        return True
 
     def _new_version(self, value: Any) -> int:
         name = str(value) if value is not None else "unknown"

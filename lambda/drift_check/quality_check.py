@@ -121,6 +121,7 @@ class VersionMetrics:
     version: str
     latest: QualityReport | None = None
     verdict: QualityReport | None = None
+    live: bool = False  # the version serving now: only its verdict is the model's (the alarm's view)
 
 
 @dataclass
@@ -237,7 +238,7 @@ def run_check(s3: Any, sagemaker: Any, settings: Settings, live: ProductionModel
                 "windows": len(summaries), "windows_changed": run.windows_changed,
                 "unmatched_labels": run.unmatched_labels, "invalid_labels": run.invalid_labels,
                 "unreadable_objects": len(run.unreadable_objects), "report_uri": run.report_uri}
-    return Result(response, versions=version_metrics(summaries, reports_by_id),
+    return Result(response, versions=version_metrics(summaries, reports_by_id, models),
                   unmatched_labels=run.unmatched_labels, invalid_labels=run.invalid_labels, changed=True)
 
 
@@ -248,15 +249,16 @@ def live_state(summaries: list[WindowSummary], models: VersionModels) -> tuple[s
     return (judged[0].status, judged[0].period_start) if judged else ("no_data", None)
 
 
-def version_metrics(summaries: list[WindowSummary],
-                    changed: dict[tuple[str, str], QualityReport]) -> list[VersionMetrics]:
+def version_metrics(summaries: list[WindowSummary], changed: dict[tuple[str, str], QualityReport],
+                    models: VersionModels) -> list[VersionMetrics]:
     """Per version: its latest window and its latest window with a verdict, each when this run recomputed it."""
     found = []
     for version in dict.fromkeys(s.model_version for s in summaries):
         windows = [s for s in summaries if s.model_version == version]  # newest first
         judged = next((s for s in windows if s.status in VERDICTS), None)
         found.append(VersionMetrics(version, latest=changed.get((version, windows[0].period_start)),
-                                    verdict=changed.get((version, judged.period_start)) if judged else None))
+                                    verdict=changed.get((version, judged.period_start)) if judged else None,
+                                    live=models.is_live(version)))
     return found
 
 
@@ -285,8 +287,15 @@ def _emitter(model_name: str, version: str | None = None, metric: str | None = N
 
 
 def publish_metrics(result: Result, model_name: str) -> None:
-    """Per version, its latest window's figures (ModelName + ModelVersion [+ Metric]) and its latest verdict (also
-    per model across versions: the ModelQuality alarm's view); the run's unmatched and invalid labels per model."""
+    """Per version, its latest window's figures (ModelName + ModelVersion [+ Metric]) and its latest verdict; the
+    live version's verdict also per model (ModelName only: the ModelQuality alarm's view); the horizon's unmatched
+    and invalid labels per model.
+
+    Only the live version speaks for the model: late labels keep rewriting a replaced version's windows for a
+    horizon, and its old verdict must neither hold the alarm up nor raise it again (and start a retraining).
+    The totals are gauges (the horizon's counts at this run, re-stated by every run that changed something): read
+    them with Maximum, not Sum.
+    """
     if not result.changed:
         return
     for entry in result.versions:
@@ -294,11 +303,13 @@ def publish_metrics(result: Result, model_name: str) -> None:
             publish_window(entry.latest, model_name, entry.version)
         if entry.verdict is not None:
             emitter = _emitter(model_name, entry.version)
-            emitter.add_dimensions(**{mn.DIM_MODEL_NAME: model_name})
+            if entry.live:
+                emitter.add_dimensions(**{mn.DIM_MODEL_NAME: model_name})
             emitter.add_metric(name=mn.QUALITY_DEGRADED, unit=MetricUnit.Count,
                                value=int(entry.verdict.status == "degraded"))
             emitter.flush_metrics()
     totals = _emitter(model_name)
+    totals.add_dimensions(**{mn.DIM_MODEL_NAME: model_name})  # also without `service`: what the dashboard reads
     totals.add_metric(name=mn.LABELS_UNMATCHED, unit=MetricUnit.Count, value=result.unmatched_labels)
     totals.add_metric(name=mn.LABELS_INVALID, unit=MetricUnit.Count, value=result.invalid_labels)
     totals.flush_metrics()

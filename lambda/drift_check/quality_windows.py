@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts import names
@@ -27,6 +28,7 @@ from drift_check.capture_source import CORRUPT, object_blocks
 from drift_check.label_source import InputObject, day_prefixes, iso, list_objects
 from drift_check.model_quality import Captured
 
+logger = Logger()
 CHECKPOINT_FORMAT = "quality-checkpoint/1"
 _ID = operator.attrgetter("id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,9 +133,10 @@ class Captures:
                     window = self.windows[(version, start)] = Window(version, start, Captured(self.classes(version)))
                 window.objects[obj.key] = obj.etag
                 last = window
-            window.captured.add_record(record)
             window.rows += 1
-            if record.id:
+            # Only a prediction the window can judge claims its id: a label for a rejected one is unmatched,
+            # counted once, in the run's totals.
+            if window.captured.add_record(record) and record.id:
                 owner[record.id] = window
 
     def settle(self) -> None:
@@ -232,11 +235,17 @@ def load_checkpoint(s3: Any, bucket: str, key: str) -> Checkpoint:
         if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
             return Checkpoint()
         raise
-    state = json.loads(body)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"s3://{bucket}/{key} is not a {CHECKPOINT_FORMAT} checkpoint")
-    return Checkpoint(inputs=dict(state["inputs"]), context=state["context"], windows=dict(state["windows"]),
-                      retry=bool(state.get("retry")))
+    try:
+        state = json.loads(body)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {state.get('format')!r}")
+        return Checkpoint(inputs=dict(state["inputs"]), context=state["context"], windows=dict(state["windows"]),
+                          retry=bool(state.get("retry")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Starting over is safe: every window's report is recomputed from its inputs and rewritten at its fixed
+        # key, so the cost is one full run, where refusing would stop the check until someone fixes the object.
+        logger.warning("unreadable checkpoint: starting over", extra={"key": key, "error": repr(exc)})
+        return Checkpoint()
 
 
 def save_checkpoint(s3: Any, bucket: str, key: str, checkpoint: Checkpoint) -> None:

@@ -128,7 +128,9 @@ def blobs_with(blobs: list[dict], metric: str) -> list[dict]:
 
 
 def dimension_sets(blob: dict) -> list[list[str]]:
-    return [[d for d in ds if d != "service"] for ds in blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]]
+    """The blob's dimension sets; Powertools adds `service` to the first (an alarm or a dashboard widget reading a
+    metric by its exact dimensions must name it, so the tests keep it)."""
+    return blob["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
 
 
 def test_labels_from_firehose_and_a_bulk_file_judge_the_window(qc, capsys):
@@ -163,16 +165,20 @@ def test_labels_from_firehose_and_a_bulk_file_judge_the_window(qc, capsys):
     blobs = emf_blobs(capsys)
     realized = {b[mn.DIM_METRIC]: b for b in blobs_with(blobs, mn.QUALITY_REALIZED)}
     assert realized["accuracy"][mn.QUALITY_REALIZED] == [1.0] and "roc_auc" in realized
-    assert dimension_sets(realized["accuracy"]) == [[mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION, mn.DIM_METRIC]]
+    assert dimension_sets(realized["accuracy"]) == [[mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION, mn.DIM_METRIC,
+                                                      mn.DIM_SERVICE]]
     assert realized["accuracy"][mn.DIM_MODEL_VERSION] == "3" and mn.QUALITY_ESTIMATED in realized["accuracy"]
     (window,) = blobs_with(blobs, mn.LABEL_COVERAGE)
     assert window[mn.LABEL_COVERAGE] == [1.0] and window[mn.LABELS_MATCHED] == [40.0]
     assert mn.LABEL_DELAY_HOURS in window
     (degraded,) = blobs_with(blobs, mn.QUALITY_DEGRADED)
     assert degraded[mn.QUALITY_DEGRADED] == [0.0]
-    assert dimension_sets(degraded) == [[mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION], [mn.DIM_MODEL_NAME]]
+    # The alarm's view, ModelName alone, exactly as the alarm names it (tests/stacks/test_model_quality_stack.py).
+    assert dimension_sets(degraded) == [[mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION, mn.DIM_SERVICE], [mn.DIM_MODEL_NAME]]
     (totals,) = [b for b in blobs_with(blobs, mn.LABELS_UNMATCHED)]
-    assert totals[mn.LABELS_UNMATCHED] == [0.0] and dimension_sets(totals) == [[mn.DIM_MODEL_NAME]]
+    # ModelName alone too: what the dashboard's widget reads.
+    assert totals[mn.LABELS_UNMATCHED] == [0.0]
+    assert dimension_sets(totals) == [[mn.DIM_MODEL_NAME, mn.DIM_SERVICE], [mn.DIM_MODEL_NAME]]
     assert all(b["service"] == "model-quality" for b in blobs)
 
 
@@ -280,6 +286,46 @@ def test_each_version_is_judged_against_its_own_training_baseline(qc, artifacts,
     rows = {row["model_version"]: row for row in run_report(qc, result)["windows"]}
     assert rows["7"]["baseline_note"] and rows["1"]["baseline_note"] is None and rows["1"]["baseline"] == 0.99
     # Not found is an answer: the next run with nothing new does not ask the registry again.
+    assert run(qc)["status"] == "unchanged"
+
+
+def test_only_the_live_version_speaks_for_the_model_in_the_alarms_view(qc, capsys):
+    """A replaced version keeps getting late labels for a horizon: its verdict is published per version only, so it
+    can neither hold the ModelQuality alarm up nor raise it again (and start a retraining)."""
+    put_predictions(qc, qc.day_before, 30, prefix="old", version="1")
+    put_predictions(qc, qc.yesterday, 30, prefix="live", version="3")
+    put_bulk(qc, truth("old", 30, wrong=True) + truth("live", 30), name="both")
+    assert run(qc)["status"] == "ok"
+    verdicts = {b[mn.DIM_MODEL_VERSION]: b for b in blobs_with(emf_blobs(capsys), mn.QUALITY_DEGRADED)}
+    assert verdicts["1"][mn.QUALITY_DEGRADED] == [1.0] and verdicts["3"][mn.QUALITY_DEGRADED] == [0.0]
+    assert dimension_sets(verdicts["1"]) == [[mn.DIM_MODEL_NAME, mn.DIM_MODEL_VERSION, mn.DIM_SERVICE]]
+    assert dimension_sets(verdicts["3"])[1:] == [[mn.DIM_MODEL_NAME]]
+
+    put_bulk(qc, truth("old", 5, wrong=True), name="late-for-the-old-version")
+    assert run(qc)["windows_changed"] == 1
+    (verdict,) = blobs_with(emf_blobs(capsys), mn.QUALITY_DEGRADED)
+    assert verdict[mn.DIM_MODEL_VERSION] == "1" and [mn.DIM_MODEL_NAME] not in dimension_sets(verdict)
+
+
+def test_a_label_for_a_prediction_the_window_cannot_judge_is_unmatched_once(qc):
+    odd = record_line(time=(qc.yesterday + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), request_id="r",
+                      model_name=MODEL, model_version="3", features={"x": 1.0}, prediction="maybe", id="odd")
+    put_predictions(qc, qc.yesterday, 30, prefix="y", extra=[odd])
+    put_bulk(qc, [*truth("y", 30), ("odd", "yes")], name="labels")
+    result = run(qc)
+    report = window_report(qc, qc.yesterday)
+    assert result["unmatched_labels"] == 1 and report["unmatched_labels"] == 0 and report["matched"] == 30
+    assert report["rejected_captures"] == {"prediction_not_a_class": 1}
+
+
+def test_an_unreadable_checkpoint_starts_over_instead_of_stopping_the_check(qc):
+    put_predictions(qc, qc.yesterday, 30, prefix="y")
+    put_bulk(qc, truth("y", 30), name="labels")
+    first = run(qc)
+    qc.s3.put_object(Bucket="reports", Key=names.quality_checkpoint_key(MODEL), Body=b'{"format": "something else"}')
+    again = run(qc)
+    assert again["status"] == first["status"] == "ok" and again["windows_changed"] == 1
+    assert window_report(qc, qc.yesterday)["matched"] == 30
     assert run(qc)["status"] == "unchanged"
 
 
