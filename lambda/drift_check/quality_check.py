@@ -34,7 +34,7 @@ from drift_check.label_source import iso, list_labels, read_labels
 from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, check, task_classes
 from drift_check.model_quality import Settings as JudgeSettings
 from drift_check.model_source import ProductionModel, load_model
-from drift_check.quality_html import render_run
+from drift_check.quality_html import render, render_run
 from drift_check.quality_models import VersionModel, VersionModels
 from drift_check.quality_windows import (
     Checkpoint,
@@ -209,6 +209,8 @@ def run_check(s3: Any, sagemaker: Any, settings: Settings, live: ProductionModel
             key = names.quality_window_key(model_name, window.version, window.start)
             report = judge(window, model, settings)
             s3.put_object(Bucket=reports, Key=key, ContentType="application/json", Body=report.to_json(indent=1).encode())
+            s3.put_object(Bucket=reports, Key=key.removesuffix(".json") + ".html", ContentType="text/html; charset=utf-8",
+                          Body=render(report).encode())  # beside its JSON: the run page links to it
             reports_by_id[(window.version, iso(window.start))] = report
             summary = summarize(report, key, model.note)
             entry = {"digest": digest, "summary": msgspec.to_builtins(summary) | {"changed": False},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from contracts import names
 from contracts.quality_report import QualityReport, QualityRun, WindowSummary
 from drift_check.report_html import STYLE, _badge, _num
 
@@ -72,15 +73,24 @@ def render(report: QualityReport) -> str:
     )
 
 
-def _window_row(w: WindowSummary) -> str:
+def window_page_link(model_name: str, report_key: str) -> str:
+    """The window's HTML page relative to a run page (quality/<m>/dt=…/ and quality/<m>/windows/… share a root),
+    so the pages link up in the bucket's console download or an `aws s3 sync` of quality/<m>/."""
+    root = names.quality_prefix(model_name)
+    return "../" + report_key.removeprefix(root).removesuffix(".json") + ".html"
+
+
+def _window_row(w: WindowSummary, model_name: str) -> str:
     interval = f"[{_num(w.interval[0])}, {_num(w.interval[1])}]" if w.interval else "–"
     delay = f"{_num(w.label_delay_median_hours)} / {_num(w.label_delay_p90_hours)}"
     note = f"<br><small>{escape(w.baseline_note)}</small>" if w.baseline_note else ""
+    below = f"<br><small>below: {escape(', '.join(w.degraded_metrics))}</small>" if w.degraded_metrics else ""
     return (f"<tr><td>{escape(w.model_version)}</td><td>{escape(w.period_start)}</td><td>{w.predictions}</td>"
             f"<td>{w.matched}</td><td>{_num(w.label_coverage)}</td><td>{delay}</td>"
             f"<td>{_num(w.realized)} {interval}</td><td>{_num(w.estimated)}</td><td>{_num(w.baseline)}{note}</td>"
-            f"<td>{_badge(w.status)}{' (rewritten)' if w.changed else ''}</td>"
-            f"<td>{escape(w.report_key)}</td></tr>")
+            f"<td>{_badge(w.status)}{' (rewritten)' if w.changed else ''}{below}</td>"
+            f'<td><a href="{escape(window_page_link(model_name, w.report_key))}">page</a> · '
+            f"<small>{escape(w.report_key)}</small></td></tr>")
 
 
 def render_run(run: QualityRun) -> str:
@@ -104,7 +114,7 @@ def render_run(run: QualityRun) -> str:
         f"<p>generated {escape(run.generated_at)}; live version {escape(run.model.version or '–')}; windows of "
         f"{run.window_hours} h since {escape(run.horizon_start)} (older windows are final); "
         f"{run.windows_changed} window(s) rewritten by this run</p>"
-        f"<h2>Windows</h2><table>{head}{''.join(_window_row(w) for w in run.windows)}</table>"
+        f"<h2>Windows</h2><table>{head}{''.join(_window_row(w, run.model.name) for w in run.windows)}</table>"
         "<h2>Totals</h2><table>"
         + "".join(f"<tr><td>{escape(k)}</td><td>{_num(v)}</td></tr>" for k, v in totals) + "</table>"
         + (f"<h2>Unreadable objects</h2><ul>{unreadable}</ul>" if unreadable else "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import posixpath
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -227,6 +229,15 @@ def test_degraded_then_ok_publishes_1_then_0(qc, capsys):
     assert result["status"] == "degraded"
     report = window_report(qc, qc.yesterday)
     assert "accuracy" in report["degraded_metrics"] and "below training 0.9000" in report["reason"]
+    # Each window has its page beside its JSON, and the run's page links to it (relative: they share quality/<m>/).
+    window_key = names.quality_window_key(MODEL, "3", qc.yesterday)
+    page = qc.s3.get_object(Bucket="reports", Key=window_key.removesuffix(".json") + ".html")["Body"].read().decode()
+    assert page.startswith("<!doctype html>") and "below training 0.9000" in page
+    run_key = result["report_uri"].removeprefix("s3://reports/").removesuffix(".json") + ".html"
+    run_page = qc.s3.get_object(Bucket="reports", Key=run_key)["Body"].read().decode()
+    (href,) = re.findall(r'href="([^"]+)"', run_page)
+    assert posixpath.normpath(posixpath.join(posixpath.dirname(run_key), href)) == window_key.removesuffix(".json") + ".html"
+    assert "below: accuracy" in run_page
     (degraded,) = blobs_with(emf_blobs(capsys), mn.QUALITY_DEGRADED)
     assert degraded[mn.QUALITY_DEGRADED] == [1.0] and degraded[mn.DIM_MODEL_NAME] == MODEL
 
