@@ -261,6 +261,22 @@ def copy_html(report_uri: str, dest: Path) -> Path | None:
     return None
 
 
+def copy_quality_pages(report_uri: str, model_name: str, dest: Path) -> Path | None:
+    """Every HTML page under quality/<model>/ into dest with the same layout, so the run page's links to its
+    windows' pages work; the path of the run's page."""
+    bucket, key = split_s3_uri(report_uri)
+    root = names.quality_prefix(model_name)
+    s3 = boto3.client("s3")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".html"):
+                target = dest / obj["Key"].removeprefix(root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(target))
+    run_page = dest / (key.removeprefix(root).removesuffix(".json") + ".html")
+    return run_page if run_page.exists() else None
+
+
 def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
              choice: dict | None = None) -> LoopResult:
     model_name, target, categorical = data.model_name, data.target, list(data.categorical)
@@ -392,7 +408,8 @@ def run_loop(*, data: DemoData, workdir: Path, step: Step, rng: random.Random,
         alarm_states=alarm_states, concept=str(concept), first_labels=first_labels, first_quality=first_quality,
         second_labels=second_labels, second_quality=second_quality, quality_rerun=quality_rerun,
         quality_states=quality_states,
-        quality_html=copy_html(second_quality["report_uri"], workdir / "quality-report.html") if second_quality.get("report_uri") else None,
+        quality_html=copy_quality_pages(second_quality["report_uri"], model_name, workdir / "quality")
+        if second_quality.get("report_uri") else None,
         retraining_input=started, retraining=retraining, batch=batch,
         batch_refused_on_purpose=refused_on_purpose, versions=registry.list_versions(sagemaker, model_name),
     )

@@ -7,6 +7,7 @@ mock) and checks every hand-over it reports, not only the end.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,7 +127,10 @@ def test_a_quality_check_with_nothing_new_counts_nothing_twice(loop):
     rerun = loop["quality_rerun"]
     assert rerun["status"] == "unchanged" and rerun["windows_changed"] == 0 and rerun["metrics_published"] == 0
     assert loop["quality_states"] == ["OK", "ALARM", "ALARM"]
-    assert loop["quality_html"] and Path(loop["quality_html"]).read_text().lstrip().lower().startswith("<!doctype html")
+    page = Path(loop["quality_html"])
+    assert page.read_text().lstrip().lower().startswith("<!doctype html")
+    (href,) = re.findall(r'href="([^"]+)"', page.read_text())  # the window's page, copied beside it
+    assert (page.parent / href).resolve().read_text().lstrip().lower().startswith("<!doctype html")
 
 
 def test_the_quality_alarm_retrains_on_production_rows_and_the_candidate_beats_the_live_model(loop):
