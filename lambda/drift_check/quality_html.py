@@ -49,7 +49,8 @@ def _versions(report: QualityReport) -> str:
 
 def render(report: QualityReport) -> str:
     """The whole page; every value from the report is HTML-escaped."""
-    title = escape(f"Model quality {report.model.name} {report.model.version or ''}".strip())
+    version = f", version {report.model.version}" if report.model.version else ""
+    title = escape(f"Model quality {report.model.name}{version}")
     window = report.window
     period = (f"<p>window {escape(window.period_start)} to {escape(window.period_end or '–')} (UTC)</p>"
               if window.period_start else "")
