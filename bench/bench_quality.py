@@ -12,7 +12,15 @@ training does; windows of 1,000 production rows drawn under covariate shift (til
 wide tables, P(label | features) unchanged). Per window the CBPE estimate of accuracy against the
 realized accuracy, and the training hold-out's accuracy (what a monitor without an estimate assumes).
 
-    .venv/bin/python bench/bench_quality.py [--rows N] [--windows N] [--skip-speed] [--skip-estimate]
+Build: the retraining data set from production rows (pipeline.production_data, the BuildDataset step):
+1,000,000 captured predictions (10 features) in hourly partitions over 3 days and labels for 200,000 of them
+(half Firehose-style gzip JSON Lines under labels/<m>/feedback/, half a bulk CSV) plus a configured CSV of
+5,000 rows, on a moto server on 127.0.0.1; the real `pipeline.app.build_dataset_handler` in a child process
+(boto3 over HTTP); seconds per phase, captured rows scanned/s, rows joined, peak RSS, and one run's ceiling
+at the function's configured memory and timeout. No target.
+
+    .venv/bin/python bench/bench_quality.py [--rows N] [--windows N] [--build-rows N] [--build-labels N]
+                                            [--build-days N] [--skip-speed] [--skip-estimate] [--skip-build]
 
 Exit status 1 when a target is missed: mean |estimated - realized accuracy| <= 0.02.
 """
@@ -22,10 +30,12 @@ import argparse
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +183,179 @@ def print_speed(r: dict, rows: int) -> None:
           f"join + metrics here (timed on {SKLEARN_RESAMPLES} resamples)")
 
 
+# ------------------------------------------------------------------------------------------ build
+
+BUILD_MODEL = "bench"
+BUILD_CONFIGURED_ROWS = 5_000
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth of CPU time at 1,769 MB, in proportion below and above
+
+# The real BuildDataset handler against a moto server (boto3 over HTTP, as in Lambda); each phase timed by
+# wrapping production_data's own functions (build_dataset calls them through the module).
+BUILD_CHILD = r"""
+import json, resource, sys, time, types
+t0 = time.perf_counter()
+from pipeline import app, production_data
+imported = time.perf_counter()
+cpu_imported = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+rss_imported = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1])
+phases, cpu_phases = {}, {}
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases[name] = phases.get(name, 0.0) + time.perf_counter() - started
+            cpu_phases[name] = cpu_phases.get(name, 0.0) + time.process_time() - cpu_started
+    return wrapper
+for name in ("read_labels", "read_captures", "production_rows"):
+    setattr(production_data, name, timed(name, getattr(production_data, name)))
+context = types.SimpleNamespace(get_remaining_time_in_millis=lambda: 900_000, function_name="bench",
+    memory_limit_in_mb=3008, invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:bench",
+    aws_request_id="bench")
+event = {"model_name": sys.argv[1], "run_id": "bench-run", "data_uri": sys.argv[2], "target": "y", "task": "binary"}
+started = time.perf_counter()
+output = app.build_dataset_handler(event, context)
+done = time.perf_counter()
+peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+lineage = json.loads(app.s3.get_object(Bucket="data", Key=output["lineage_uri"].split("/", 3)[3])["Body"].read())
+print("BENCH " + json.dumps({"imports": imported - t0, "run": done - started, "phases": phases, "cpu_phases": cpu_phases,
+                             "cpu": cpu - cpu_imported, "peak_kb": peak, "imported_kb": rss_imported,
+                             "production": lineage["production"], "lineage": output["lineage"]}))
+"""
+
+
+def build_inputs(s3, rows: int, labelled: int, days: int, per_hour: int, rng: np.random.Generator) -> dict:
+    """Capture (gzip JSON Lines per hour partition, as Firehose writes them), labels for `labelled` random ids (half
+    Firehose-style gzip JSON Lines under feedback/, half one bulk CSV) and a configured training CSV."""
+    import msgspec
+
+    now = datetime.now(UTC)
+    start = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    span = (now - timedelta(minutes=5) - start).total_seconds()
+    encoder = msgspec.json.Encoder()
+    features = rng.normal(size=(rows, FEATURES)).round(4)
+    score = rng.random(rows)
+    names = [f"x{j}" for j in range(FEATURES)]
+    per_object = -(-rows // ((int(span // 3600) + 1) * per_hour))
+    size = objects = 0
+    partitions = set()
+    for first in range(0, rows, per_object):
+        records = []
+        for i in range(first, min(rows, first + per_object)):
+            moment = start + timedelta(seconds=span * i / rows)
+            s = float(score[i])
+            records.append({"time": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z", "request_id": f"r{i // 10}",
+                            "model_name": BUILD_MODEL, "model_version": "1", "features": dict(zip(names, features[i].tolist())),
+                            "prediction": "yes" if s >= 0.5 else "no", "probability": {"no": 1 - s, "yes": s},
+                            "id": f"order-{i:07d}"})
+        body = gzip.compress(encoder.encode_lines(records), compresslevel=6)
+        hour = start + timedelta(seconds=span * first / rows)
+        partitions.add(f"{hour:%Y/%m/%d/%H}")
+        s3.put_object(Bucket="capture", Key=f"capture/{BUILD_MODEL}/{hour:%Y/%m/%d/%H}/capture-{objects:05d}.gz", Body=body)
+        size += len(body)
+        objects += 1
+    ids = np.sort(rng.choice(rows, labelled, replace=False))
+    truth = np.where(rng.random(labelled) < score[ids], "yes", "no")
+    half = labelled // 2
+    feedback, files = [], 10
+    for i, label in zip(ids[:half].tolist(), truth[:half].tolist()):
+        arrived = start + timedelta(seconds=span * i / rows + 3600)
+        feedback.append({"id": f"order-{i:07d}", "label": label, "time": f"{min(arrived, now):%Y-%m-%dT%H:%M:%S}Z"})
+    per_file = -(-half // files)
+    for f in range(files):
+        body = gzip.compress(encoder.encode_lines(feedback[f * per_file:(f + 1) * per_file]))
+        s3.put_object(Bucket="capture", Key=f"labels/{BUILD_MODEL}/feedback/{now:%Y/%m/%d/%H}/feedback-{f:03d}.gz", Body=body)
+    bulk = "id,label\n" + "".join(f"order-{i:07d},{label}\n" for i, label in zip(ids[half:].tolist(), truth[half:].tolist()))
+    s3.put_object(Bucket="capture", Key=f"labels/{BUILD_MODEL}/bulk/labels.csv", Body=bulk.encode())
+    configured = rng.normal(size=(BUILD_CONFIGURED_ROWS, FEATURES)).round(4)
+    csv_text = ",".join([*names, "y"]) + "\n" + "".join(
+        ",".join(map(repr, row)) + ("," + ("yes" if row[0] > 0 else "no")) + "\n" for row in configured.tolist())
+    s3.put_object(Bucket="data", Key=f"datasets/{BUILD_MODEL}/train.csv", Body=csv_text.encode())
+    return {"capture_objects": objects, "capture_mb": size / 1e6, "hours": len(partitions), "label_files": files + 1}
+
+
+def build(rows: int, labelled: int, days: int, per_hour: int) -> dict:
+    """The BuildDataset handler in a child process against a moto server on 127.0.0.1 (real boto3 over HTTP)."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = os.environ | {
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")]), "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "DATA_BUCKET": "data", "CAPTURE_BUCKET": "capture", "PRODUCTION_LABELS": "true",
+    }
+    try:
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
+        for bucket in ("capture", "data"):
+            s3.create_bucket(Bucket=bucket)
+        started = time.perf_counter()
+        inputs = build_inputs(s3, rows, labelled, days, per_hour, np.random.default_rng(5))
+        print(f"  inputs: {rows:,} predictions in {inputs['capture_objects']} gzip objects over {inputs['hours']} hour "
+              f"partitions ({inputs['capture_mb']:.1f} MB), {labelled:,} labels in {inputs['label_files']} objects, "
+              f"{BUILD_CONFIGURED_ROWS:,} configured rows; uploaded in {time.perf_counter() - started:.1f} s", flush=True)
+        load = os.getloadavg()[0]
+        proc = subprocess.run([sys.executable, "-c", BUILD_CHILD, BUILD_MODEL, f"s3://data/datasets/{BUILD_MODEL}/train.csv"],
+                              env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+    finally:
+        server.stop()
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH ")]
+    if proc.returncode or not lines:
+        raise SystemExit(f"bench_quality: the build failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(lines[-1][6:])
+    result |= {"load": load, "capture_mb": inputs["capture_mb"]}
+    return result
+
+
+def print_build(r: dict) -> None:
+    p, phases, cpu = r["production"], r["phases"], r["cpu_phases"]
+    joined = p["matched"]
+    print(f"  {'':<16}{'wall':>8}{'CPU':>8}")
+    for name, phase, what in (
+        ("read labels", "read_labels", f"{p['label_objects']} objects, {p['labels_read']:,} labels, "
+                                       f"{p['labels_in_force']:,} in force"),
+        ("read captures", "read_captures", f"{p['capture_objects']} objects, {p['capture_records']:,} records: gunzip, "
+                                           "decode each line's id and time, the labelled ids' lines whole"),
+        ("join", "production_rows", f"{joined:,} rows, each checked to read back from CSV"),
+    ):
+        print(f"  {name:<16}{phases[phase]:6.2f} s{cpu[phase]:6.2f} s  ({what})")
+    print(f"  {'the rest':<16}{r['run'] - sum(phases.values()):6.2f} s{r['cpu'] - sum(cpu.values()):6.2f} s  (configured "
+          "CSV, write train.csv, recent.csv, lineage.json)")
+    print(f"  {'total':<16}{r['run']:6.2f} s{r['cpu']:6.2f} s  → {p['capture_records'] / r['run']:,.0f} captured rows scanned/s, "
+          f"{joined:,} labelled rows joined ({p['training_rows']:,} train, {p['recent_rows']:,} recent); peak RSS "
+          f"{r['peak_kb'] / 1024:,.0f} MB ({r['imported_kb'] / 1024:,.0f} MB after imports); load average {r['load']:.1f} on {os.cpu_count()} cores")
+    memory_mb, minutes = build_limits()
+    cpu_per_row = r["cpu"] / p["capture_records"]
+    scan_rate = min(1.0, memory_mb / LAMBDA_MB_PER_VCPU) / cpu_per_row
+    kb_per_label = (r["peak_kb"] - r["imported_kb"]) / joined
+    labels_fit = (memory_mb * 1024 - r["imported_kb"]) / kb_per_label
+    print(f"  one BuildDataset run at its {memory_mb} MB ({memory_mb / LAMBDA_MB_PER_VCPU:.2f} vCPU, of which one thread "
+          f"uses 1) and {minutes} min: {cpu_per_row * 1e6:.1f} us CPU per captured row (labels at 1 per "
+          f"{p['capture_records'] / joined:.0f} captured, their read and join included) → {scan_rate:,.0f} rows/s → "
+          f"≈ {scan_rate * minutes * 60 / 1e6:,.0f} M captured rows ({scan_rate * minutes * 60 * r['capture_mb'] * 1e6 / p['capture_records'] / 1e9:.1f} GB "
+          f"of gzip capture); memory {kb_per_label:.1f} KB per labelled row above the imports → ≈ "
+          f"{labels_fit / 1e6:.1f} M labelled rows (S3 latency and throughput not included)")
+    r |= {"scan_rate": scan_rate, "labels_fit": labels_fit, "kb_per_label": kb_per_label}
+
+
+def build_limits() -> tuple[int, int]:
+    """The BuildDataset function's memory (MB) and timeout (minutes), as stacks/training_stack.py sets them."""
+    source = (ROOT / "stacks" / "training_stack.py").read_text()
+    found = re.search(r'"BuildDatasetStep".*?memory_size=(\d+), timeout=Duration\.minutes\((\d+)\)', source, re.S)
+    if found is None:
+        raise SystemExit("bench_quality: BuildDatasetStep's memory_size and timeout not found in stacks/training_stack.py")
+    return int(found[1]), int(found[2])
+
+
 # --------------------------------------------------------------------------------------- estimate
 
 
@@ -254,11 +437,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=20, help="windows per shift (default %(default)s)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-estimate", action="store_true")
+    parser.add_argument("--build-rows", type=int, default=1_000_000, help="captured predictions for the build")
+    parser.add_argument("--build-labels", type=int, default=200_000, help="of them labelled")
+    parser.add_argument("--build-days", type=int, default=3, help="days of hourly capture partitions")
+    parser.add_argument("--skip-build", action="store_true")
     args = parser.parse_args(argv)
     missed = []
     if not args.skip_speed:
         print(f"join and metrics on {args.rows:,} predictions (model_quality.check in a child process)")
         print_speed(speed(args.rows, args.files), args.rows)
+    if not args.skip_build:
+        print(f"\nretraining data set from {args.build_rows:,} captured predictions, {args.build_labels:,} labelled "
+              "(BuildDataset handler in a child process, moto server)")
+        print_build(build(args.build_rows, args.build_labels, args.build_days, per_hour=2))
     if not args.skip_estimate:
         print(f"\nestimated vs realized accuracy under covariate shift (windows of {WINDOW_ROWS:,} rows)")
         rows, error, naive = estimate_error(args.windows)

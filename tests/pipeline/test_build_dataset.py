@@ -268,3 +268,42 @@ def test_values_with_line_breaks_are_kept_and_a_row_that_would_not_read_back_is_
     assert counts.summary()["unwritable"] == 1
     table = parse_csv(csv_of(header, [r.cells for r in rows]), "train.csv")
     assert table.column("color") == ["bl\u2028ue\nx", "red"]
+
+
+def test_only_a_labelled_ids_line_is_decoded_whole_and_malformed_lines_are_counted(s3):
+    moment = NOW - timedelta(hours=1)
+    good = record_line(time=iso(moment), request_id="r", model_name=MODEL, model_version="1",
+                       features={"a": 1.5, "b": 2, "color": "red"}, prediction="yes", id="p1")
+    lines = [
+        good,
+        good.replace(b'"id":"p1"', b'"id":"p2"').replace(b'{"a":1.5,"b":2,"color":"red"}', b"[1,2]"),  # labelled
+        good.replace(b'"id":"p1"', b'"id":"p3"').replace(b'{"a":1.5,"b":2,"color":"red"}', b"[1,2]"),  # not labelled
+        b"not json\n",
+        json.dumps({"id": "p4", "time": iso(moment)}).encode() + b"\n",  # not a capture record
+        good.replace(b'"id":"p1"', b'"id":"p5"').replace(iso(moment).encode(), b"yesterday"),
+    ]
+    key = f"{names.capture_prefix(MODEL)}{moment:%Y/%m/%d/%H}/part.gz"
+    s3.put_object(Bucket=CAPTURE, Key=key, Body=gzip.compress(b"".join(lines)))
+    put_labels(s3, "feedback/labels.gz", [{"id": p, "label": "yes", "time": iso(NOW - timedelta(minutes=5))}
+                                          for p in ("p1", "p2", "p4", "p5")])
+    result = build_dataset(s3, settings(), model_name=MODEL, run_id=RUN, data_uri=CONFIGURED, target="label", now=NOW)
+    production = result.document["production"]
+    assert (production["capture_records"], production["matched"], production["unmatched"]) == (6, 1, 3)
+    # p3's features are skipped unread: its id is not labelled
+    assert production["malformed"]["captures"] == 4
+    assert rows_of(read(s3, result.data_uri))[-1] == ["1.5", "2", "red", "yes"]
+
+
+def test_rows_of_plain_cells_are_counted_as_the_full_check_counts_them():
+    values = ["", "0", "-1.5e-05", "3.25", "yes", "no", "True", "a_b", "+7", "x.y-z"]
+    cells = [[values[(i * 7 + j * 3) % len(values)] for j in range(3)] + ["yes"] for i in range(30)]
+    for header in (["a", "b", "color", "label"], ["a", "\ud800", "color", "label"], ["a", " b ", "c", "label"]):
+        captures = {f"p{i}": (NOW, CaptureRecord(time=iso(NOW), request_id="r", model_name=MODEL, model_version="1",
+                                                 features=dict(zip(header[:3], row[:3])), prediction="yes", id=f"p{i}"))
+                    for i, row in enumerate(cells)}
+        labels = {id_: GroundTruth(id=id_, label="yes") for id_ in captures}
+        counts = Counts()
+        rows = production_rows(header, "label", ["no", "yes"], labels, captures, counts)
+        expected = [f"p{i}" for i, row in enumerate(cells) if written_faithfully(header, row)]
+        assert sorted(r.id for r in rows) == sorted(expected) and counts.unwritable == len(cells) - len(expected)
+    assert counts.unwritable == 0 and not written_faithfully(["a", "\ud800", "color", "label"], cells[0])
