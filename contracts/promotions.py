@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from contracts import names
 from contracts.artifact import utc_now
-from contracts.s3_uri import split_s3_uri
+from contracts.s3_uri import get_if_exists, split_s3_uri
 
 PROMOTE, ROLLBACK = "promote", "rollback"
 
@@ -86,22 +86,11 @@ def history_location(model_data_url: str, model_name: str) -> tuple[str, str]:
 
 
 def load_history(s3: Any, bucket: str, key: str) -> History:
-    """The history, empty when the object does not exist (nothing promoted yet).
-
-    Existence is asked with a listing of the key itself: S3 answers a GET of a missing key with 404 only
-    to a caller allowed to list the whole bucket, and the evaluate step may list this one prefix only.
-    """
-    from botocore.exceptions import ClientError
-
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
-    if not listed or listed[0]["Key"] != key:
+    """The history, empty when the object does not exist (nothing promoted yet; the evaluate step may list only
+    this key, see get_if_exists)."""
+    obj = get_if_exists(s3, bucket, key)
+    if obj is None:
         return History(bucket, key)
-    try:
-        obj = s3.get_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return History(bucket, key)
-        raise
     return History(bucket, key, json.loads(obj["Body"].read())["entries"], obj["ETag"])
 
 

@@ -8,7 +8,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -73,11 +72,9 @@ class ModelQuality(Construct):
         role, model = self.check.role, config.model_name
         buckets.capture.grant(role, names.capture_prefix(model), read=True, list_objects=True)
         buckets.capture.grant(role, names.labels_prefix(model), read=True, list_objects=True)
-        buckets.reports.grant(role, names.quality_prefix(model), read=True, write=True)
-        # The first run reads a checkpoint that does not exist yet: S3 answers NoSuchKey (not AccessDenied) only
-        # to a caller with ListBucket on the bucket itself, without a prefix condition.
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
-                                                         resources=[buckets.reports.bucket.bucket_arn]))
+        # Listing its own prefix: a checkpoint not written yet is told apart by listing its key
+        # (contracts.s3_uri.get_if_exists), not by a GET, which S3 answers with 403 to this role.
+        buckets.reports.grant(role, names.quality_prefix(model), read=True, write=True, list_objects=True)
         buckets.artifacts.grant(role, names.models_prefix(model), read=True)  # the live and earlier versions
         grant_registry(role, model, "sagemaker:DescribeModelPackageGroup", "sagemaker:DescribeModelPackage",
                        LIST_MODEL_PACKAGES)

@@ -126,11 +126,9 @@ class MonitoringStack(Stack):
         model = config.model_name
         buckets.capture.grant(drift.role, capture_prefix, read=True, list_objects=True)  # what Firehose writes
         buckets.artifacts.grant(drift.role, names.models_prefix(model), read=True)
-        buckets.reports.grant(drift.role, names.drift_prefix(model), read=True, write=True)
-        # The first run reads a checkpoint that does not exist yet: S3 answers NoSuchKey (not AccessDenied)
-        # only to a caller with ListBucket on the bucket itself, without a prefix condition.
-        drift.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
-                                                               resources=[buckets.reports.bucket.bucket_arn]))
+        # Listing its own prefix: the first run tells a checkpoint not written yet from one it may not read by
+        # listing the key (contracts.s3_uri.get_if_exists), not by a GET, which S3 answers with 403 here.
+        buckets.reports.grant(drift.role, names.drift_prefix(model), read=True, write=True, list_objects=True)
         # Lambda's dead-letter grant is sqs:SendMessage alone; sending to the KMS-encrypted queue needs its key.
         self.alarm_topic.key.grant(drift.role, "kms:Decrypt", "kms:GenerateDataKey")
         return drift

@@ -24,6 +24,7 @@ from contracts import names
 from contracts.capture_record import CaptureRecord
 from contracts.drift_report import UnreadableFile
 from contracts.ground_truth import GroundTruth, in_force
+from contracts.s3_uri import get_if_exists
 from drift_check.capture_source import CORRUPT, object_blocks
 from drift_check.label_source import InputObject, day_prefixes, iso, list_objects
 from drift_check.model_quality import Captured
@@ -229,14 +230,12 @@ class Checkpoint:
 
 
 def load_checkpoint(s3: Any, bucket: str, key: str) -> Checkpoint:
+    """The last run's inputs and windows; an empty one before the first run (the role may list only quality/<m>/)."""
+    obj = get_if_exists(s3, bucket, key)
+    if obj is None:
+        return Checkpoint()
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return Checkpoint()
-        raise
-    try:
-        state = json.loads(body)
+        state = json.loads(obj["Body"].read())
         if state.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {state.get('format')!r}")
         return Checkpoint(inputs=dict(state["inputs"]), context=state["context"], windows=dict(state["windows"]),

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
 from msgspec.structs import replace
 
 from contracts import names
 from contracts.drift_report import DriftReport, ModelRef, PoolState, UnreadableFile, Window
+from contracts.s3_uri import get_if_exists
 from drift_check.capture_source import CaptureObject, Cursor, iso
 from drift_check.model_source import ProductionModel
 from drift_check.report import make_report
@@ -97,13 +97,11 @@ class WindowState:
 
 
 def load_checkpoint(s3: Any, settings: Settings) -> dict[str, Any]:
-    try:
-        body = s3.get_object(Bucket=settings.reports_bucket, Key=settings.checkpoint_key)["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return {"format": CHECKPOINT_FORMAT, "cursor": None, "partial": None, "pool": None, "fanout": None}
-        raise
-    state = json.loads(body)
+    """The last run's state; a fresh one before the first run (the role may list only drift/<model>/)."""
+    obj = get_if_exists(s3, settings.reports_bucket, settings.checkpoint_key)
+    if obj is None:
+        return {"format": CHECKPOINT_FORMAT, "cursor": None, "partial": None, "pool": None, "fanout": None}
+    state = json.loads(obj["Body"].read())
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"s3://{settings.reports_bucket}/{settings.checkpoint_key} is not a {CHECKPOINT_FORMAT} checkpoint")
     return state

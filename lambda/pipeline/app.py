@@ -26,7 +26,7 @@ from contracts.artifact_fetch import boto3_download, fetch_artifact
 from contracts.env import SettingsError, Var
 from contracts.promotions import load_history
 from contracts.run_record import RunRecord, parse_record
-from contracts.s3_uri import split_s3_uri
+from contracts.s3_uri import get_if_exists, split_s3_uri
 from contracts.schema import Task
 from pipeline import production_data, run_records
 from training import model_space, registry
@@ -176,22 +176,10 @@ def put_json(bucket: str, key: str, body: str) -> str:
 
 
 def read_run_record(bucket: str, model_name: str, run_id: str) -> RunRecord | None:
-    """The run's record, or None when the evaluate step wrote none (a run started before records existed).
-
-    Asked by listing the key first: a GET of a missing key is a 404 only for a role that may list the whole
-    bucket, and this one may list runs/<model>/ only.
-    """
-    key = names.run_record_key(model_name, run_id)
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
-    if not listed or listed[0]["Key"] != key:
-        return None
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    return parse_record(body)
+    """The run's record, or None when the evaluate step wrote none (a run started before records existed; this role
+    may list runs/<model>/ only, see get_if_exists)."""
+    obj = get_if_exists(s3, bucket, names.run_record_key(model_name, run_id))
+    return parse_record(obj["Body"].read()) if obj is not None else None
 
 
 def write_run_record(bucket: str, record: RunRecord) -> str:

@@ -80,9 +80,9 @@ def test_s3_grants_are_exactly_its_prefixes(default_app):
                          f"<ReportsBucketArn>/quality/{MODEL}/*", f"<ArtifactsBucketArn>/models/{MODEL}/*"},
         "s3:PutObject": {f"<ReportsBucketArn>/quality/{MODEL}/*"},
         "s3:AbortMultipartUpload": {f"<ReportsBucketArn>/quality/{MODEL}/*"},
-        # Listing: its capture and label folders; the reports bucket itself, so a missing checkpoint is NoSuchKey.
+        # Listing: its capture and label folders, and its own reports (a missing checkpoint is found by listing).
         "s3:ListBucket": {f"<CaptureBucketArn>?prefix=capture/{MODEL}/*", f"<CaptureBucketArn>?prefix=labels/{MODEL}/*",
-                          "<ReportsBucketArn>?prefix=<any>"},
+                          f"<ReportsBucketArn>?prefix=quality/{MODEL}/*"},
     }
 
 

@@ -12,6 +12,7 @@ from tests.stacks.stack_helpers import (
     only,
     resources,
     role_statements,
+    s3_grants,
 )
 
 pytestmark = pytest.mark.slow
@@ -69,6 +70,9 @@ def test_drift_check_reads_capture_and_writes_only_its_reports(default_app):
     statements = role_statements(default_app.monitoring, "DriftCheckRole")
     puts = [s for s in statements if "s3:PutObject" in s["Action"]]
     assert len(puts) == 1 and json.dumps(puts[0]["Resource"]).endswith('"/drift/breast-cancer/*"]]}')
+    # No listing of a whole bucket: a checkpoint not written yet is found by listing its own prefix.
+    assert s3_grants(statements)["s3:ListBucket"] == {"<CaptureBucketArn>?prefix=capture/breast-cancer/*",
+                                                      "<ReportsBucketArn>?prefix=drift/breast-cancer/*"}
 
 
 def test_dead_letter_queue_is_encrypted_and_ssl_only(default_app):
