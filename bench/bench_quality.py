@@ -30,7 +30,6 @@ import argparse
 import gzip
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -61,10 +60,9 @@ from drift_check.capture_source import iter_blocks
 from drift_check.label_source import InputObject
 from drift_check.model_quality import Settings, check, task_classes
 from drift_check.quality_windows import Captures, route_labels
-sys.path.insert(0, sys.argv[3])
-from bench_quality import metadata
+from contracts.artifact import Metadata
 imported = time.perf_counter()
-meta = metadata()
+meta = Metadata.model_validate_json(Path(sys.argv[3]).read_text())
 labels = read_labels(sys.argv[2])
 read_labels_at = time.perf_counter()
 # As the scheduled check reads: each line decoded (no features) into its window's columns, ids to their window.
@@ -154,9 +152,11 @@ def speed(rows: int, files: int) -> dict:
         print(f"  inputs: {rows:,} predictions in {files} gzip files "
               f"({sum(p.stat().st_size for p in captures.iterdir()) / 1e6:.1f} MB), {rows:,} labels "
               f"({labels.stat().st_size / 1e6:.1f} MB CSV), written in {time.perf_counter() - started:.1f} s", flush=True)
-        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")]), "OPENBLAS_NUM_THREADS": "1"}
+        meta = work / "metadata.json"
+        meta.write_text(metadata().model_dump_json())
+        env = os.environ | {"OPENBLAS_NUM_THREADS": "1"}
         load = os.getloadavg()[0]
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(captures), str(labels), str(ROOT / "bench")],
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(captures), str(labels), str(meta)],
                               env=env, capture_output=True, text=True, cwd=ROOT, check=False)
         if proc.returncode:
             raise SystemExit(f"bench_quality: the check failed:\n{proc.stderr}")
@@ -288,7 +288,7 @@ def build(rows: int, labelled: int, days: int, per_hour: int) -> dict:
     server.start()
     host, port = server.get_host_and_port()
     env = os.environ | {
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambda")]), "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_TRACE_DISABLED": "1", "POWERTOOLS_METRICS_DISABLED": "1", "POWERTOOLS_LOG_LEVEL": "WARNING",
         "DATA_BUCKET": "data", "CAPTURE_BUCKET": "capture", "PRODUCTION_LABELS": "true",
@@ -333,7 +333,9 @@ def print_build(r: dict) -> None:
     print(f"  {'total':<16}{r['run']:6.2f} s{r['cpu']:6.2f} s  → {p['capture_records'] / r['run']:,.0f} captured rows scanned/s, "
           f"{joined:,} labelled rows joined ({p['training_rows']:,} train, {p['recent_rows']:,} recent); peak RSS "
           f"{r['peak_kb'] / 1024:,.0f} MB ({r['imported_kb'] / 1024:,.0f} MB after imports); load average {r['load']:.1f} on {os.cpu_count()} cores")
-    memory_mb, minutes = build_limits()
+    from stacks.training_stack import BUILD_DATASET_MEMORY_MB, BUILD_DATASET_TIMEOUT_MINUTES
+
+    memory_mb, minutes = BUILD_DATASET_MEMORY_MB, BUILD_DATASET_TIMEOUT_MINUTES
     cpu_per_row = r["cpu"] / p["capture_records"]
     scan_rate = min(1.0, memory_mb / LAMBDA_MB_PER_VCPU) / cpu_per_row
     kb_per_label = (r["peak_kb"] - r["imported_kb"]) / joined
@@ -345,15 +347,6 @@ def print_build(r: dict) -> None:
           f"of gzip capture); memory {kb_per_label:.1f} KB per labelled row above the imports → ≈ "
           f"{labels_fit / 1e6:.1f} M labelled rows (S3 latency and throughput not included)")
     r |= {"scan_rate": scan_rate, "labels_fit": labels_fit, "kb_per_label": kb_per_label}
-
-
-def build_limits() -> tuple[int, int]:
-    """The BuildDataset function's memory (MB) and timeout (minutes), as stacks/training_stack.py sets them."""
-    source = (ROOT / "stacks" / "training_stack.py").read_text()
-    found = re.search(r'"BuildDatasetStep".*?memory_size=(\d+), timeout=Duration\.minutes\((\d+)\)', source, re.S)
-    if found is None:
-        raise SystemExit("bench_quality: BuildDatasetStep's memory_size and timeout not found in stacks/training_stack.py")
-    return int(found[1]), int(found[2])
 
 
 # --------------------------------------------------------------------------------------- estimate
@@ -461,6 +454,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "lambda"))
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

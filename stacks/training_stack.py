@@ -20,6 +20,9 @@ from stacks.storage_stack import StorageStack
 from stacks.training_pipeline import TrainingPipeline
 
 RETRAINING_DETAIL_TYPE = "RetrainingRequested"
+# The data-set build reads the horizon's capture in one run: bench/bench_quality.py projects its ceiling from these.
+BUILD_DATASET_MEMORY_MB = 3008
+BUILD_DATASET_TIMEOUT_MINUTES = 15
 
 
 class TrainingStack(Stack):
@@ -55,7 +58,8 @@ class TrainingStack(Stack):
         steps["build_dataset"] = ImageFunction(
             self, "BuildDatasetStep",
             image=storage.image, handler="pipeline.app.build_dataset_handler", service="pipeline-build-dataset",
-            log_retention=retention, memory_size=3008, timeout=Duration.minutes(15),
+            log_retention=retention, memory_size=BUILD_DATASET_MEMORY_MB,
+            timeout=Duration.minutes(BUILD_DATASET_TIMEOUT_MINUTES),
             environment={
                 Var.DATA_BUCKET: buckets.data.bucket.bucket_name,
                 Var.CAPTURE_BUCKET: buckets.capture.bucket.bucket_name,
