@@ -57,7 +57,7 @@ from pathlib import Path
 t0 = time.perf_counter()
 from contracts.ground_truth import Labels, read_labels
 from drift_check.capture_source import iter_blocks
-from drift_check.label_source import InputObject
+from contracts.label_objects import InputObject
 from drift_check.model_quality import Settings, check, task_classes
 from drift_check.quality_windows import Captures, route_labels
 from contracts.artifact import Metadata

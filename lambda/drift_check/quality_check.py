@@ -29,8 +29,8 @@ from contracts.artifact import utc_now
 from contracts.drift_report import ModelRef
 from contracts.env import Var
 from contracts.ground_truth import Labels
+from contracts.label_objects import iso, list_labels, read_labels
 from contracts.quality_report import QualityReport, QualityRun, QualityWindow, WindowSummary
-from drift_check.label_source import iso, list_labels, read_labels
 from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, check, task_classes
 from drift_check.model_quality import Settings as JudgeSettings
 from drift_check.model_source import ProductionModel, load_model

@@ -24,9 +24,9 @@ from contracts import names
 from contracts.capture_record import CaptureRecord
 from contracts.drift_report import UnreadableFile
 from contracts.ground_truth import GroundTruth, in_force
+from contracts.label_objects import InputObject, day_prefixes, iso, list_objects
 from contracts.s3_uri import get_if_exists
 from drift_check.capture_source import CORRUPT, object_blocks
-from drift_check.label_source import InputObject, day_prefixes, iso, list_objects
 from drift_check.model_quality import Captured
 
 logger = Logger()

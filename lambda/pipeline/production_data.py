@@ -12,7 +12,6 @@ lineage.production_rows rows are production rows (pipeline.app.configured_rows).
 """
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import json
@@ -29,7 +28,9 @@ from contracts import env, names
 from contracts.artifact import DatasetLineage, utc_now
 from contracts.capture_record import CaptureRecord, parse_line
 from contracts.env import Var
-from contracts.ground_truth import GroundTruth, arrival, label_text, label_value, latest, parse_object
+from contracts.ground_truth import GroundTruth, arrival, label_text, label_value, latest
+from contracts.label_objects import list_labels
+from contracts.label_objects import read_labels as read_label_objects
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
 from training.dataset import DataError, Table, is_missing, parse_csv, rows_csv
@@ -142,29 +143,23 @@ def _body(s3: Any, bucket: str, key: str) -> bytes:
     return gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
 
 
-def read_labels(s3: Any, bucket: str, model_name: str, since: datetime, counts: Counts) -> dict[str, GroundTruth]:
-    """The label in force per id among the labels that arrived since `since` (bulk rows without a time: the upload's)."""
-    from botocore.exceptions import ClientError
-
-    records: list[GroundTruth] = []
-    for obj in _objects(s3, bucket, names.labels_prefix(model_name)):
-        if obj["LastModified"] < since:
-            continue  # written before the horizon: every label in it arrived before too
-        try:
-            labels = parse_object(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read(),
-                                  default_time=_iso(obj["LastModified"]))
-        except (ValueError, csv.Error, ClientError) as exc:  # LabelFileError included: named, not fatal
-            counts.unreadable.append(f"s3://{bucket}/{obj['Key']}: {exc}")
-            continue
-        counts.label_objects += 1
-        counts.labels_read += len(labels.records)
-        counts.malformed_labels += labels.malformed
-        for record in labels.records:
-            moment = arrival(record)
-            if moment is not None and moment < since:
-                counts.stale_labels += 1
-            else:
-                records.append(record)
+def read_labels(s3: Any, bucket: str, model_name: str, since: datetime, until: datetime,
+                counts: Counts) -> dict[str, GroundTruth]:
+    """The label in force per id among the labels that arrived since `since`: the label objects written since then,
+    read as the model-quality check reads them (bulk rows without a time: the upload's)."""
+    objects = list_labels(s3, bucket, model_name, since=since, until=until)
+    read = read_label_objects(s3, bucket, objects)
+    counts.unreadable += [f"s3://{bucket}/{u.key}: {u.error}" for u in read.unreadable]
+    counts.label_objects += len(objects) - len(read.unreadable)
+    counts.labels_read += len(read.records)
+    counts.malformed_labels += read.malformed
+    records = []
+    for record in read.records:
+        moment = arrival(record)
+        if moment is not None and moment < since:
+            counts.stale_labels += 1
+        else:
+            records.append(record)
     current, counts.labels_replaced = latest(records)
     counts.labels_in_force = len(current)
     return current
@@ -367,7 +362,7 @@ def build_dataset(s3: Any, settings: BuildSettings, *, model_name: str, run_id: 
         note = f"the configured data has no target column {target!r}: the validate step reports it"
     elif note is None:
         counts = Counts()
-        labels = read_labels(s3, settings.capture_bucket, model_name, since, counts)
+        labels = read_labels(s3, settings.capture_bucket, model_name, since, now, counts)
         captures = read_captures(s3, settings.capture_bucket, model_name, set(labels), since, now,
                                  counts) if labels else {}
         rows = production_rows(table.header, target, classes_of(table, target, task), labels, captures, counts)

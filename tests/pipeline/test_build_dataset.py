@@ -69,6 +69,11 @@ def put_captures(s3, records: list[tuple[datetime, str, dict]], model: str = MOD
         s3.put_object(Bucket=CAPTURE, Key=key, Body=gzip.compress(b"".join(lines)))
 
 
+def feedback(name: str) -> str:
+    """A key under labels/<model>/ where the labels Firehose stream delivers: feedback/YYYY/MM/DD/HH/<name>."""
+    return f"feedback/{NOW:%Y/%m/%d/%H}/{name}"
+
+
 def put_labels(s3, key: str, labels: list[dict], *, gz: bool = True, model: str = MODEL) -> None:
     body = "".join(json.dumps(label) + "\n" for label in labels).encode()
     s3.put_object(Bucket=CAPTURE, Key=f"{names.labels_prefix(model)}{key}", Body=gzip.compress(body) if gz else body)
@@ -91,7 +96,7 @@ def test_rows_join_by_id_with_the_last_capture_and_the_latest_label(s3):
         (NOW - timedelta(hours=1), "p3", {"a": 0.1, "b": 0.2, "color": "red"}),  # never labelled
         (NOW - timedelta(minutes=30), "p5", {"a": 0.1, "b": 0.2, "color": "red"}),
     ])
-    put_labels(s3, "feedback/2026/12/01/10/labels-1.gz", [
+    put_labels(s3, feedback("labels-1.gz"), [
         {"id": "p1", "label": "no", "time": iso(NOW - timedelta(minutes=50))},
         {"id": "p1", "label": "yes", "time": iso(NOW - timedelta(minutes=20))},  # the latest: in force
         {"id": "p2", "label": "yes", "time": iso(NOW - timedelta(minutes=20))},
@@ -146,7 +151,7 @@ def test_lineage_names_every_object_with_its_sha256(s3):
 def _many(s3, n: int) -> None:
     """n labelled predictions an hour apart, oldest first; feature a is the row's number."""
     put_captures(s3, [(NOW - timedelta(hours=n - i), f"p{i}", {"a": i, "b": 0.5, "color": "red"}) for i in range(n)])
-    put_labels(s3, "feedback/labels.gz", [{"id": f"p{i}", "label": "yes" if i % 2 else "no"} for i in range(n)])
+    put_labels(s3, feedback("labels.gz"), [{"id": f"p{i}", "label": "yes" if i % 2 else "no"} for i in range(n)])
 
 
 def test_the_most_recent_share_is_kept_out_of_training(s3):
@@ -175,7 +180,7 @@ def test_labels_and_predictions_beyond_the_horizon_are_left_out(s3):
     put_captures(s3, [(NOW - timedelta(days=20), "old", {"a": 1, "b": 2, "color": "red"}),
                       (NOW - timedelta(hours=5), "p1", {"a": 1, "b": 2, "color": "red"}),
                       (NOW - timedelta(hours=5), "p2", {"a": 1, "b": 2, "color": "red"})])
-    put_labels(s3, "feedback/labels.gz", [
+    put_labels(s3, feedback("labels.gz"), [
         {"id": "old", "label": "no"},  # its prediction is 20 days old: unmatched
         {"id": "p1", "label": "no", "time": iso(NOW - timedelta(days=15))},  # arrived before the horizon
         {"id": "p2", "label": "yes"}])
@@ -216,7 +221,7 @@ def test_numeric_classes_take_the_csv_text(s3, tmp_path):
     put_captures(s3, [(NOW - timedelta(hours=2), "p1", {"size": 9.5, "shape": "round", "count": 3}),
                       (NOW - timedelta(hours=1), "p2", {"size": 14.0, "shape": None, "count": 1}),
                       (NOW - timedelta(hours=1), "p3", {"size": 1.0, "shape": "flat", "count": 1})], model="tiny-multi")
-    put_labels(s3, "feedback/l.gz", [{"id": "p1", "label": 1}, {"id": "p2", "label": 2.0}, {"id": "p3", "label": 5}],
+    put_labels(s3, feedback("l.gz"), [{"id": "p1", "label": 1}, {"id": "p2", "label": 2.0}, {"id": "p3", "label": 5}],
                model="tiny-multi")
     result = build_dataset(s3, settings(), model_name="tiny-multi", run_id=RUN,
                            data_uri=f"s3://{DATA}/datasets/tiny-multi/train.csv", target="kind", now=NOW)
@@ -284,7 +289,7 @@ def test_only_a_labelled_ids_line_is_decoded_whole_and_malformed_lines_are_count
     ]
     key = f"{names.capture_prefix(MODEL)}{moment:%Y/%m/%d/%H}/part.gz"
     s3.put_object(Bucket=CAPTURE, Key=key, Body=gzip.compress(b"".join(lines)))
-    put_labels(s3, "feedback/labels.gz", [{"id": p, "label": "yes", "time": iso(NOW - timedelta(minutes=5))}
+    put_labels(s3, feedback("labels.gz"), [{"id": p, "label": "yes", "time": iso(NOW - timedelta(minutes=5))}
                                           for p in ("p1", "p2", "p4", "p5")])
     result = build_dataset(s3, settings(), model_name=MODEL, run_id=RUN, data_uri=CONFIGURED, target="label", now=NOW)
     production = result.document["production"]

@@ -1,4 +1,5 @@
-"""Ground-truth labels in S3 for the scheduled model-quality check: the label objects of the horizon, read.
+"""Ground-truth labels in S3: the label objects of a horizon, listed and read (the scheduled model-quality check,
+and the retraining data set).
 
 labels/<model>/feedback/YYYY/MM/DD/HH/ holds what the labels Firehose stream delivers (POST /feedback); any other
 key under labels/<model>/ is a bulk file (CSV or JSON Lines, plain or gzip) a user dropped there. An object counts
