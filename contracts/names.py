@@ -55,6 +55,16 @@ def run_report_key(root: str, model_name: str, run_id: str) -> str:
     return f"{model_prefix(root, model_name)}{run_id}.json"
 
 
+def checkpoint_key(root: str, model_name: str) -> str:
+    """A scheduled check's state between runs (the drift check's, the model-quality check's)."""
+    return f"{model_prefix(root, model_name)}checkpoints/{model_name}.json"
+
+
+def report_stem(root: str, model_name: str, at: datetime) -> str:
+    """A scheduled check's report, partitioned by date, without its extension (.json and .html side by side)."""
+    return f"{model_prefix(root, model_name)}dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}"
+
+
 def training_data_key(model_name: str) -> str:
     """The default training CSV of a model (the pipeline's default data_uri)."""
     return f"{model_prefix(DATASETS, model_name)}train.csv"
@@ -75,10 +85,14 @@ runs_prefix = partial(model_prefix, RUNS)
 run_record_key = partial(run_report_key, RUNS)
 # Drift reports (partitioned by date) and the drift check's checkpoint.
 drift_prefix = partial(model_prefix, DRIFT)
+drift_checkpoint_key = partial(checkpoint_key, DRIFT)
+drift_report_stem = partial(report_stem, DRIFT)
 # Ground truth: labels/<model>/feedback/YYYY/MM/DD/HH/ from Firehose, bulk files anywhere else under labels/<model>/.
 labels_prefix = partial(model_prefix, LABELS)
 label_errors_prefix = partial(model_prefix, LABEL_ERRORS)
 quality_prefix = partial(model_prefix, QUALITY)
+quality_checkpoint_key = partial(checkpoint_key, QUALITY)
+quality_report_stem = partial(report_stem, QUALITY)  # a scheduled model-quality run's report
 
 
 def feedback_prefix(model_name: str) -> str:
@@ -86,18 +100,9 @@ def feedback_prefix(model_name: str) -> str:
     return f"{labels_prefix(model_name)}{FEEDBACK_FOLDER}"
 
 
-def quality_checkpoint_key(model_name: str) -> str:
-    return f"{quality_prefix(model_name)}checkpoints/{model_name}.json"
-
-
 def quality_window_key(model_name: str, model_version: str, window_start: datetime) -> str:
     """One window's report (its predictions by one model version), rewritten when late labels change it."""
     return f"{quality_prefix(model_name)}windows/v={model_version}/{window_start:%Y%m%dT%H%M}Z.json"
-
-
-def quality_report_stem(model_name: str, at: datetime) -> str:
-    """A scheduled model-quality run's report without its extension (.json and .html side by side)."""
-    return f"{quality_prefix(model_name)}dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}"
 
 
 def dataset_version_prefix(model_name: str, run_id: str) -> str:
@@ -159,10 +164,6 @@ def promotions_key(model_name: str) -> str:
     return f"{models_prefix(model_name)}{PROMOTIONS_FILE}"
 
 
-def drift_checkpoint_key(model_name: str) -> str:
-    return f"{drift_prefix(model_name)}checkpoints/{model_name}.json"
-
-
 def drift_fanout_prefix(model_name: str) -> str:
     """A fanned-out drift check's manifests and the partial counts of its children, per run."""
     return f"{drift_prefix(model_name)}fanout/"
@@ -185,11 +186,6 @@ def drift_fanout_results_prefix(model_name: str) -> str:
 def drift_fanout_state_machine(project_name: str) -> str:
     """The drift fan-out state machine's name: fixed, so the drift check can start it without a reference cycle."""
     return f"{project_name}-drift-fanout"
-
-
-def drift_report_stem(model_name: str, at: datetime) -> str:
-    """Key of a drift report without its extension (.json and .html sit side by side)."""
-    return f"{drift_prefix(model_name)}dt={at:%Y-%m-%d}/{at:%Y%m%dT%H%M%S%fZ}"
 
 
 # ------------------------------------------------------------------ stacks, their outputs, the alias
