@@ -21,6 +21,9 @@ from contracts.drift_report import UnreadableFile
 from contracts.ground_truth import GroundTruth, parse_object
 
 DAY = timedelta(days=1)
+# How long after a prediction its label may still arrive and be joined (MODEL_QUALITY_HORIZON_DAYS): the
+# model-quality check and the retraining data set read the same horizon.
+DEFAULT_HORIZON_DAYS = 14
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from pathlib import Path
 from contracts import names
 from contracts.artifact import utc_now
 from contracts.env import Var, flag_value
+from contracts.label_objects import DEFAULT_HORIZON_DAYS
 from demo.lambda_context import LocalContext
 from demo.local_sagemaker import run_training_job
-from pipeline.production_data import DEFAULT_HORIZON_DAYS, DEFAULT_RECENT_SHARE
+from pipeline.production_data import DEFAULT_RECENT_SHARE
 
 # What the cloud's pipeline functions read from their environment (stacks/training_stack.py sets it).
 PIPELINE_ENV = (Var.DATA_BUCKET, Var.ARTIFACTS_BUCKET, Var.REPORTS_BUCKET)

@@ -29,7 +29,7 @@ from contracts.artifact import utc_now
 from contracts.drift_report import ModelRef
 from contracts.env import Var
 from contracts.ground_truth import Labels
-from contracts.label_objects import iso, list_labels, read_labels
+from contracts.label_objects import DEFAULT_HORIZON_DAYS, iso, list_labels, read_labels
 from contracts.quality_report import QualityReport, QualityRun, QualityWindow, WindowSummary
 from drift_check.model_quality import DEFAULT_MIN_LABELS, DEFAULT_TOLERANCE, check, task_classes
 from drift_check.model_quality import Settings as JudgeSettings
@@ -68,7 +68,7 @@ class Settings:
     model_sha256: str = ""
     model_version: str = ""  # what serving captures as the live version (MODEL_VERSION); "" = the artifact's id
     window_hours: int = 24
-    horizon_days: int = 14
+    horizon_days: int = DEFAULT_HORIZON_DAYS
     judge: JudgeSettings = field(default_factory=JudgeSettings)
 
     def describe(self) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def floors_from_env() -> dict[str, float]:
 def settings_from_env() -> Settings:
     """The function's configuration; a missing or malformed variable fails with its name."""
     hours = env.integer(Var.MODEL_QUALITY_WINDOW_HOURS, 24, minimum=1)
-    days = env.integer(Var.MODEL_QUALITY_HORIZON_DAYS, 14, minimum=1)
+    days = env.integer(Var.MODEL_QUALITY_HORIZON_DAYS, DEFAULT_HORIZON_DAYS, minimum=1)
     if hours > MAX_WINDOW_HOURS:
         raise env.SettingsError(f"{Var.MODEL_QUALITY_WINDOW_HOURS}={hours}: expected at most {MAX_WINDOW_HOURS}")
     if days > MAX_HORIZON_DAYS:

@@ -29,7 +29,7 @@ from contracts.artifact import DatasetLineage, utc_now
 from contracts.capture_record import CaptureRecord, parse_line
 from contracts.env import Var
 from contracts.ground_truth import GroundTruth, arrival, label_text, label_value, latest
-from contracts.label_objects import list_labels
+from contracts.label_objects import DEFAULT_HORIZON_DAYS, day_prefixes, list_labels
 from contracts.label_objects import read_labels as read_label_objects
 from contracts.s3_uri import split_s3_uri
 from contracts.schema import Task
@@ -38,7 +38,6 @@ from training.validate import infer_task, target_values
 
 FORMAT_VERSION = 1
 DEFAULT_RECENT_SHARE = 0.2
-DEFAULT_HORIZON_DAYS = 14
 # Fewer recent rows than this are noise for a gate: they all go to training instead.
 MIN_RECENT_ROWS = 10
 MAX_UNREADABLE_NAMED = 50  # the lineage names this many unreadable objects and counts the rest
@@ -178,13 +177,11 @@ def capture_keys(s3: Any, bucket: str, model_name: str, since: datetime, until: 
     """The capture objects in the hour partitions from `since` to `until`, oldest first (one listing per day)."""
     prefix = names.capture_prefix(model_name)
     keys = []
-    day = since.date()
-    while day <= until.date():
-        for obj in _objects(s3, bucket, f"{prefix}{day:%Y/%m/%d}/"):
+    for day in day_prefixes(prefix, since, until):
+        for obj in _objects(s3, bucket, day):
             hour = _hour_of(obj["Key"], prefix)
             if hour is not None and since - timedelta(hours=1) < hour <= until:
                 keys.append(obj["Key"])
-        day += timedelta(days=1)
     return keys
 
 
